@@ -1,0 +1,389 @@
+/**
+ * The configuration schema: every key, its type, its allowed range and its default.
+ * `config/default.yaml` is the commented copy of these defaults; a test keeps the two equal.
+ *
+ * Every object is strict (unknown keys are errors) and every error message is phrased as
+ * "must be ..." so the loader can append "(got X)" and the key's source.
+ */
+import { validate as validateCron, validateDetailed as validateCronDetailed } from "node-cron";
+import { z } from "zod";
+import { LANES, type Lane } from "../domain/index.js";
+
+// ---------------------------------------------------------------------------------------------
+// The Config type (explicit, so editors show named sub-types; checked against the schema below).
+// Properties are readonly because a loaded config is deeply frozen.
+// ---------------------------------------------------------------------------------------------
+
+export type SqliteSynchronous = "normal" | "full";
+export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
+export type LogFormat = "auto" | "json" | "pretty";
+
+export interface DatabaseConfig {
+  /** Absolute path of the SQLite file (defaults to `<dataDir>/vqd.db`). */
+  readonly file: string;
+  readonly synchronous: SqliteSynchronous;
+  readonly busyTimeoutMs: number;
+}
+
+export interface EmbeddedNatsConfig {
+  readonly host: string;
+  readonly port: number;
+  /** Command name (looked up in PATH) or absolute path of the nats-server binary. */
+  readonly binary: string;
+  /** Absolute JetStream store directory (defaults to `<dataDir>/nats`). */
+  readonly storeDir: string;
+}
+
+export interface NatsTlsConfig {
+  readonly caFile: string;
+  readonly certFile: string;
+  readonly keyFile: string;
+}
+
+export interface NatsConfig {
+  /** Empty: vqd runs an embedded nats-server. */
+  readonly servers: string[];
+  readonly embedded: EmbeddedNatsConfig;
+  readonly subjectPrefix: string;
+  readonly stream: string;
+  readonly user: string;
+  readonly password: string;
+  readonly passwordFile: string;
+  readonly token: string;
+  readonly tokenFile: string;
+  readonly credsFile: string;
+  readonly nkeySeedFile: string;
+  readonly tls: NatsTlsConfig;
+  readonly ackWaitMs: number;
+  /** 0 = unlimited. */
+  readonly maxDeliver: number;
+  readonly duplicateWindowMs: number;
+  readonly connectTimeoutMs: number;
+}
+
+export interface BackoffConfig {
+  readonly initialMs: number;
+  readonly maxMs: number;
+  readonly multiplier: number;
+  /** Fraction 0..1 of each delay that is randomised. */
+  readonly jitter: number;
+}
+
+export interface WorkersConfig {
+  readonly count: number;
+  readonly maxAttempts: number;
+  readonly backoff: BackoffConfig;
+  readonly shutdownDeadlineMs: number;
+  readonly heartbeatMs: number;
+}
+
+export interface LaneConfig {
+  readonly enabled: boolean;
+}
+
+export type LanesConfig = { readonly default: Lane } & { readonly [L in Lane]: LaneConfig };
+
+export interface StepConfig {
+  /** The step kind, e.g. "probe", "thumbnail", "transcode". */
+  readonly step: string;
+  /** Optional display name; a step is identified by `name ?? step`, unique within a pipeline. */
+  readonly name?: string;
+  readonly options: Readonly<Record<string, unknown>>;
+}
+
+export interface PipelineConfig {
+  readonly steps: StepConfig[];
+}
+
+export interface TelemetryConfig {
+  readonly enabled: boolean;
+  readonly serviceName: string;
+  readonly slowOperationMs: number;
+  readonly queueDepthAlert: number;
+}
+
+export interface ScheduleConfig {
+  readonly enabled: boolean;
+  readonly cron: string;
+}
+
+export interface SchedulesConfig {
+  readonly timezone: string;
+  readonly basicProfile: ScheduleConfig;
+  readonly advancedProfile: ScheduleConfig;
+  readonly memorySnapshot: ScheduleConfig;
+}
+
+export interface LoggingConfig {
+  readonly level: LogLevel;
+  readonly format: LogFormat;
+}
+
+export interface ApiConfig {
+  readonly maxPayloadBytes: number;
+  readonly requestTimeoutMs: number;
+}
+
+export interface Config {
+  /** Absolute. */
+  readonly dataDir: string;
+  readonly database: DatabaseConfig;
+  readonly nats: NatsConfig;
+  readonly workers: WorkersConfig;
+  readonly lanes: LanesConfig;
+  /** Pipeline name -> pipeline; always contains the built-ins unless replaced by name. */
+  readonly pipelines: Readonly<Record<string, PipelineConfig>>;
+  readonly defaultPipeline: string;
+  /** Absolute folders videos may come from; empty means enqueue refuses everything. */
+  readonly allowedRoots: string[];
+  /** Absolute (defaults to `<dataDir>/outputs`). */
+  readonly outputDir: string;
+  /** Absolute (defaults to `<dataDir>/reports`). */
+  readonly reportsDir: string;
+  readonly telemetry: TelemetryConfig;
+  readonly schedules: SchedulesConfig;
+  readonly logging: LoggingConfig;
+  readonly api: ApiConfig;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building blocks with uniform "must be ..." messages.
+// ---------------------------------------------------------------------------------------------
+
+/** Largest delay a Node timer accepts (about 24.8 days). */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+function intBetween(min: number, max: number, def: number) {
+  const error = `must be an integer between ${min} and ${max}`;
+  return z.number({ error }).int({ error }).min(min, { error }).max(max, { error }).default(def);
+}
+
+function intAtLeast(min: number, def: number) {
+  const error = `must be an integer >= ${min}`;
+  return z.number({ error }).int({ error }).min(min, { error }).max(Number.MAX_SAFE_INTEGER, { error }).default(def);
+}
+
+function ms(min: number, def: number) {
+  const error = `must be a whole number of milliseconds between ${min} and ${MAX_TIMER_MS}`;
+  return z.number({ error }).int({ error }).min(min, { error }).max(MAX_TIMER_MS, { error }).default(def);
+}
+
+function bool(def: boolean) {
+  return z.boolean({ error: "must be true or false" }).default(def);
+}
+
+function str(def: string) {
+  return z.string({ error: "must be a string" }).default(def);
+}
+
+function nonEmpty(def: string) {
+  const error = "must be a non-empty string";
+  return z.string({ error }).min(1, { error }).default(def);
+}
+
+function pattern(re: RegExp, what: string, def: string) {
+  const error = `must be ${what}`;
+  return z.string({ error }).regex(re, { error }).default(def);
+}
+
+function oneOf<const T extends readonly [string, ...string[]]>(values: T, def: T[number]) {
+  const error = `must be one of ${values.map((v) => JSON.stringify(v)).join(", ")}`;
+  return z.enum(values, { error }).default(def);
+}
+
+function stringList() {
+  return z
+    .array(z.string({ error: "must be a non-empty string" }).min(1, { error: "must be a non-empty string" }), {
+      error: "must be a list of strings",
+    })
+    .default([]);
+}
+
+/** A strict mapping whose keys all have defaults, so an absent section means "all defaults". */
+function section<S extends z.core.$ZodLooseShape>(shape: S) {
+  // `{}` is valid input because every key in `shape` has a default; TS cannot see that generically.
+  return z.strictObject(shape, { error: "must be a mapping of keys to values" }).prefault({} as never);
+}
+
+const cron = (def: string) =>
+  z
+    .string({ error: "must be a cron expression string" })
+    .superRefine((value, ctx) => {
+      if (validateCron(value)) return;
+      const detail = validateCronDetailed(value).errors[0];
+      const where = detail ? `; bad ${detail.field} field${detail.value === undefined ? "" : ` "${detail.value}"`}` : "";
+      ctx.addIssue({
+        code: "custom",
+        message: `must be a cron expression "minute hour day-of-month month day-of-week" (optionally with a leading seconds field)${where}`,
+        input: value,
+      });
+    })
+    .default(def);
+
+const TIME_ZONE_ERROR = 'must be an IANA time zone name such as "UTC" or "Europe/Paris"';
+
+function isTimeZone(value: string): boolean {
+  if (value === "") return false;
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: value });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pipelines
+// ---------------------------------------------------------------------------------------------
+
+/** Built-in pipelines; a user pipeline of the same name replaces one of these. */
+export const BUILTIN_PIPELINES: Readonly<Record<string, PipelineConfig>> = {
+  default: {
+    steps: [
+      { step: "probe", options: {} },
+      { step: "thumbnail", options: {} },
+      { step: "transcode", options: { profile: "web-720p" } },
+    ],
+  },
+  noop: { steps: [{ step: "noop", options: {} }] },
+};
+
+const PIPELINE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
+
+const stepSchema = z.strictObject(
+  {
+    step: z
+      .string({ error: "must name a step kind (a non-empty string)" })
+      .min(1, { error: "must name a step kind (a non-empty string)" }),
+    name: z.string({ error: "must be a non-empty string" }).min(1, { error: "must be a non-empty string" }).optional(),
+    options: z.record(z.string(), z.unknown(), { error: "must be a mapping of option names to values" }).default({}),
+  },
+  { error: "must be a step: a mapping like { step: KIND, name?: NAME, options?: {...} }" },
+);
+
+const pipelineSchema = z.strictObject(
+  {
+    steps: z
+      .array(stepSchema, { error: "must be a list of steps" })
+      .min(1, { error: "must list at least one step" }),
+  },
+  { error: "must be a pipeline: a mapping like { steps: [...] }" },
+);
+
+const pipelinesSchema = z
+  .record(
+    z.string().regex(PIPELINE_NAME, { error: "is not a valid pipeline name: use letters, digits, '_' and '-'" }),
+    pipelineSchema,
+    { error: "must be a mapping of pipeline names to pipelines" },
+  )
+  .prefault({})
+  .transform((user): Record<string, PipelineConfig> => ({ ...structuredClone(BUILTIN_PIPELINES), ...user }));
+
+// ---------------------------------------------------------------------------------------------
+// The schema
+// ---------------------------------------------------------------------------------------------
+
+const laneSchema = section({ enabled: bool(true) });
+const laneShape = Object.fromEntries(LANES.map((lane) => [lane, laneSchema])) as Record<Lane, typeof laneSchema>;
+
+const schedule = (def: string) => section({ enabled: bool(true), cron: cron(def) });
+
+export const configSchema = z.strictObject(
+  {
+    dataDir: nonEmpty("./data"),
+    database: section({
+      file: str(""),
+      synchronous: oneOf(["normal", "full"], "normal"),
+      busyTimeoutMs: ms(0, 5000),
+    }),
+    nats: section({
+      servers: stringList(),
+      embedded: section({
+        host: nonEmpty("127.0.0.1"),
+        port: intBetween(1, 65535, 4222),
+        binary: nonEmpty("nats-server"),
+        storeDir: str(""),
+      }),
+      subjectPrefix: pattern(
+        /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/,
+        "NATS subject tokens of [A-Za-z0-9_-] separated by '.' (no wildcards)",
+        "vq",
+      ),
+      stream: pattern(/^[A-Za-z0-9_-]+$/, "a JetStream stream name of [A-Za-z0-9_-] characters", "VQ_JOBS"),
+      user: str(""),
+      password: str(""),
+      passwordFile: str(""),
+      token: str(""),
+      tokenFile: str(""),
+      credsFile: str(""),
+      nkeySeedFile: str(""),
+      tls: section({ caFile: str(""), certFile: str(""), keyFile: str("") }),
+      ackWaitMs: ms(1, 30000),
+      maxDeliver: intAtLeast(0, 0),
+      duplicateWindowMs: ms(1, 120000),
+      connectTimeoutMs: ms(1, 5000),
+    }),
+    workers: section({
+      count: intBetween(1, 64, 3),
+      maxAttempts: intBetween(1, 100, 5),
+      backoff: section({
+        initialMs: ms(0, 1000),
+        maxMs: ms(0, 300000),
+        multiplier: z
+          .number({ error: "must be a number between 1 and 100" })
+          .min(1, { error: "must be a number between 1 and 100" })
+          .max(100, { error: "must be a number between 1 and 100" })
+          .default(2),
+        jitter: z
+          .number({ error: "must be a number between 0 and 1" })
+          .min(0, { error: "must be a number between 0 and 1" })
+          .max(1, { error: "must be a number between 0 and 1" })
+          .default(0.2),
+      }),
+      shutdownDeadlineMs: ms(0, 30000),
+      heartbeatMs: ms(1, 10000),
+    }),
+    lanes: section({ default: oneOf(LANES, "normal"), ...laneShape }),
+    pipelines: pipelinesSchema,
+    defaultPipeline: nonEmpty("default"),
+    allowedRoots: stringList(),
+    outputDir: str(""),
+    reportsDir: str(""),
+    telemetry: section({
+      enabled: bool(true),
+      serviceName: nonEmpty("vqd"),
+      slowOperationMs: ms(0, 100),
+      queueDepthAlert: intAtLeast(1, 100),
+    }),
+    schedules: section({
+      timezone: z
+        .string({ error: TIME_ZONE_ERROR })
+        .refine(isTimeZone, { error: TIME_ZONE_ERROR })
+        .default("UTC"),
+      basicProfile: schedule("0 3 * * *"),
+      advancedProfile: schedule("0 4 * * 0"),
+      memorySnapshot: schedule("0 5 * * 0"),
+    }),
+    logging: section({
+      level: oneOf(["trace", "debug", "info", "warn", "error", "fatal", "silent"], "info"),
+      format: oneOf(["auto", "json", "pretty"], "auto"),
+    }),
+    api: section({
+      maxPayloadBytes: intAtLeast(1, 1048576),
+      requestTimeoutMs: ms(1, 5000),
+    }),
+  },
+  { error: "must be a mapping of keys to values" },
+);
+
+/** The schema's output before paths are made absolute and derived paths are filled in. */
+export type ParsedConfig = z.output<typeof configSchema>;
+
+// Compile-time check that the explicit Config type and the schema agree (both directions).
+type Mutual<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const configTypeMatchesSchema: Mutual<ParsedConfig, Config> = true;
+void configTypeMatchesSchema;
+
+/** Keys holding a secret value (redacted when printed); keys ending in `File` hold paths. */
+export const SECRET_KEY = /password|token|secret|seed/i;
+export const isSecretKey = (key: string): boolean => SECRET_KEY.test(key) && !key.endsWith("File");

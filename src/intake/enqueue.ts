@@ -1,0 +1,84 @@
+import type { Config } from "../config/index.js";
+import { isLane, type Lane, type Video } from "../domain/index.js";
+import { newVideoId } from "../shared/ids.js";
+import type { VideoStore } from "../store/index.js";
+import { InputError } from "./errors.js";
+import { validateVideoPath } from "./validate-path.js";
+
+export interface EnqueueRequest {
+  readonly paths: readonly string[];
+  readonly lane?: string;
+  readonly pipeline?: string;
+  readonly metadata?: Readonly<Record<string, string>>;
+  /** Where relative paths resolve from (the caller's working directory). */
+  readonly cwd?: string;
+  /** Recorded in each event's metadata: "cli", "api", "inbox". */
+  readonly source: string;
+}
+
+export type EnqueueOutcome =
+  | { readonly ok: true; readonly input: string; readonly id: string; readonly path: string; readonly video: Video }
+  | { readonly ok: false; readonly input: string; readonly error: string; readonly problem: string };
+
+/** Names of the steps a pipeline runs, in order, as the domain records them. */
+export function pipelineSteps(config: Config, pipeline: string): string[] {
+  const p = config.pipelines[pipeline];
+  if (!p) {
+    throw new InputError("unknown-pipeline", pipeline, `unknown pipeline ${JSON.stringify(pipeline)} (known: ${Object.keys(config.pipelines).join(", ")})`);
+  }
+  return p.steps.map((s) => s.name ?? s.step);
+}
+
+export function resolveLane(config: Config, lane: string | undefined): Lane {
+  if (lane === undefined) return config.lanes.default;
+  if (!isLane(lane)) throw new InputError("invalid", lane, `unknown priority ${JSON.stringify(lane)} (use high, normal or low)`);
+  return lane;
+}
+
+/**
+ * Validates every path and records one VideoEnqueued per good path, all in one transaction.
+ * A bad path is reported in its own slot; it never stops the others. Lane and pipeline are
+ * checked first: when they are wrong, nothing is enqueued.
+ */
+export async function enqueueVideos(store: VideoStore, config: Config, request: EnqueueRequest): Promise<EnqueueOutcome[]> {
+  const lane = resolveLane(config, request.lane);
+  const pipeline = request.pipeline ?? config.defaultPipeline;
+  const steps = pipelineSteps(config, pipeline);
+  const checked = await Promise.all(
+    request.paths.map(async (input) => {
+      try {
+        return { input, path: await validateVideoPath(input, config.allowedRoots, request.cwd) };
+      } catch (err) {
+        if (err instanceof InputError) return { input, error: err };
+        throw err;
+      }
+    }),
+  );
+  const good = checked.filter((c): c is { input: string; path: string } => "path" in c);
+  const results = store.executeMany(
+    good.map((c) => ({
+      videoId: newVideoId(),
+      command: {
+        type: "EnqueueVideo" as const,
+        path: c.path,
+        pipeline,
+        steps,
+        lane,
+        maxAttempts: config.workers.maxAttempts,
+        metadata: request.metadata ?? {},
+      },
+      metadata: { source: request.source },
+    })),
+  );
+  const byInput = new Map<string, EnqueueOutcome>();
+  good.forEach((c, i) => {
+    const r = results[i];
+    if (!r) return;
+    byInput.set(c.input, r.ok ? { ok: true, input: c.input, id: r.videoId, path: c.path, video: r.video } : { ok: false, input: c.input, error: r.error.message, problem: "refused" });
+  });
+  return checked.map((c) =>
+    "error" in c && c.error
+      ? { ok: false, input: c.input, error: c.error.message, problem: c.error.problem }
+      : (byInput.get(c.input) as EnqueueOutcome),
+  );
+}

@@ -1,0 +1,81 @@
+import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from "kysely";
+import { StoreError } from "./errors.js";
+
+/**
+ * Schema history. Never edit a migration that has shipped: add the next one.
+ * Kysely records applied names in its own kysely_migration table.
+ */
+const migrations: Record<string, Migration> = {
+  "0001_event_store": {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable("events")
+        .addColumn("position", "integer", (c) => c.primaryKey().autoIncrement())
+        .addColumn("event_id", "text", (c) => c.notNull().unique())
+        .addColumn("stream_id", "text", (c) => c.notNull())
+        .addColumn("stream_version", "integer", (c) => c.notNull())
+        .addColumn("type", "text", (c) => c.notNull())
+        .addColumn("data", "text", (c) => c.notNull())
+        .addColumn("metadata", "text", (c) => c.notNull().defaultTo("{}"))
+        .addColumn("recorded_at", "text", (c) => c.notNull())
+        .addUniqueConstraint("events_stream_version", ["stream_id", "stream_version"])
+        .execute();
+      // Invariant 3 held by the database as well as by the domain: one completion per video.
+      await sql`CREATE UNIQUE INDEX events_one_completion ON events(stream_id) WHERE type = 'VideoCompleted'`.execute(db);
+
+      await db.schema
+        .createTable("videos")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("version", "integer", (c) => c.notNull())
+        .addColumn("state", "text", (c) => c.notNull())
+        .addColumn("lane", "text", (c) => c.notNull())
+        .addColumn("pipeline", "text", (c) => c.notNull())
+        .addColumn("path", "text", (c) => c.notNull())
+        .addColumn("attempts", "integer", (c) => c.notNull())
+        .addColumn("max_attempts", "integer", (c) => c.notNull())
+        .addColumn("dispatch", "integer", (c) => c.notNull())
+        .addColumn("current_step", "text")
+        .addColumn("steps", "text", (c) => c.notNull())
+        .addColumn("completed_steps", "text", (c) => c.notNull())
+        .addColumn("last_error", "text")
+        .addColumn("metadata", "text", (c) => c.notNull())
+        .addColumn("not_before", "text")
+        .addColumn("enqueued_at", "text", (c) => c.notNull())
+        .addColumn("updated_at", "text", (c) => c.notNull())
+        .addColumn("started_at", "text")
+        .addColumn("finished_at", "text")
+        .execute();
+      // `vqd list --state S` and the queue's "what is waiting in lane L" both read by these.
+      await db.schema.createIndex("videos_state_lane").on("videos").columns(["state", "lane", "enqueued_at", "id"]).execute();
+      await db.schema.createIndex("videos_updated").on("videos").column("updated_at").execute();
+
+      await db.schema
+        .createTable("outbox")
+        .addColumn("id", "integer", (c) => c.primaryKey().autoIncrement())
+        .addColumn("video_id", "text", (c) => c.notNull())
+        .addColumn("dispatch", "integer", (c) => c.notNull())
+        .addColumn("lane", "text", (c) => c.notNull())
+        .addColumn("msg_id", "text", (c) => c.notNull().unique())
+        .addColumn("available_at", "integer", (c) => c.notNull())
+        .addColumn("created_at", "text", (c) => c.notNull())
+        .addColumn("sent_at", "text")
+        .addColumn("stream_seq", "integer")
+        .addColumn("publish_attempts", "integer", (c) => c.notNull().defaultTo(0))
+        .addColumn("last_error", "text")
+        .execute();
+      await sql`CREATE INDEX outbox_pending ON outbox(available_at, id) WHERE sent_at IS NULL`.execute(db);
+    },
+  },
+};
+
+const provider: MigrationProvider = { getMigrations: async () => migrations };
+
+export async function migrateToLatest(db: Kysely<unknown>): Promise<string[]> {
+  const migrator = new Migrator({ db, provider });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === "Error")?.migrationName ?? "unknown";
+    throw new StoreError(`database migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+  return (results ?? []).filter((r) => r.status === "Success").map((r) => r.migrationName);
+}
