@@ -197,11 +197,11 @@ export class VideoStore {
     // Each item runs in a savepoint (better-sqlite3 nests transactions that way): an item reported
     // as refused must have recorded nothing, even when the refusal comes after it wrote (say, a
     // projection throwing a DomainError); without it the item's events and rows were committed.
-    const item = this.#db.raw.transaction((i: CommandItem) => this.#executeInTransaction(i.videoId, i.command, i.metadata));
+    const runItem = this.#db.raw.transaction((i: CommandItem) => this.#executeInTransaction(i.videoId, i.command, i.metadata));
     return this.events.transaction(() =>
-      items.map((it): BatchItemResult => {
+      items.map((item): BatchItemResult => {
         try {
-          return { ok: true, videoId: it.videoId, ...item(it) };
+          return { ok: true, videoId: item.videoId, ...runItem(item) };
         } catch (error) {
           if (isRefusal(error)) return { ok: false, videoId: item.videoId, error };
           throw error;
