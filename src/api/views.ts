@@ -1,3 +1,4 @@
+import type { EnqueueOutcome } from "../intake/index.js";
 import { currentStep, nextStepIndex, outputsOf, type Video } from "../domain/index.js";
 import type { StoredEvent } from "../store/index.js";
 
@@ -29,3 +30,15 @@ export function videoJson(v: Video) {
 export function eventJson(e: StoredEvent) {
   return { position: e.position, version: e.streamVersion, type: e.type, recordedAt: e.recordedAt, data: e.data, metadata: e.metadata };
 }
+
+/** One line of an enqueue's answer: the id, or why that input was refused. */
+export type EnqueueResultJson =
+  | { input: string; id: string; path: string; lane: string; pipeline: string }
+  | { input: string; error: string; problem: string };
+
+export function enqueueOutcomeJson(o: EnqueueOutcome): EnqueueResultJson {
+  return o.ok ? { input: o.input, id: o.id, path: o.path, lane: o.video.lane, pipeline: o.video.pipeline } : { input: o.input, error: o.error, problem: o.problem };
+}
+
+export type VideoJson = ReturnType<typeof videoJson>;
+export type EventJson = ReturnType<typeof eventJson>;

@@ -1,4 +1,9 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import { ApiClient, isDaemonUnavailable, type Request, type Verb } from "../api/index.js";
+import { connectNats, isNatsUnavailable, subjects } from "../bus/index.js";
 import { loadConfig, type Config } from "../config/index.js";
+import { connectOptions, locateNats } from "../daemon/index.js";
+import { createLogger, type Logger } from "../shared/logger.js";
 import { openDatabase, VideoStore } from "../store/index.js";
 
 export interface GlobalOptions {
@@ -11,6 +16,7 @@ export class CliContext {
   readonly env: NodeJS.ProcessEnv;
   readonly cwd: string;
   #config?: Config;
+  #nc?: NatsConnection | null;
 
   constructor(options: GlobalOptions, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()) {
     this.#options = options;
@@ -21,6 +27,47 @@ export class CliContext {
   get config(): Config {
     this.#config ??= loadConfig({ file: this.#options.config, env: this.env, cwd: this.cwd });
     return this.#config;
+  }
+
+  logger(): Logger {
+    const { level, format } = this.config.logging;
+    return createLogger({ level, format });
+  }
+
+  /**
+   * Asks the running daemon over NATS; when no daemon answers (or its NATS is down), runs
+   * `fallback` against the store instead. Returns which one answered.
+   */
+  async viaDaemon<V extends Verb, T>(verb: V, request: Request<V>, fallback: (store: VideoStore) => Promise<T> | T): Promise<{ result: T; daemon: boolean }> {
+    const nc = await this.#connect();
+    if (nc) {
+      try {
+        const api = new ApiClient(nc, subjects(this.config.nats.subjectPrefix), this.config.api.requestTimeoutMs);
+        return { result: await api.call<V, T>(verb, request), daemon: true };
+      } catch (err) {
+        if (!isDaemonUnavailable(err)) throw err;
+      }
+    }
+    return { result: await this.withStore(fallback), daemon: false };
+  }
+
+  async #connect(): Promise<NatsConnection | null> {
+    if (this.#nc !== undefined) return this.#nc;
+    this.#nc = null;
+    const servers = await locateNats(this.config);
+    if (servers) {
+      try {
+        this.#nc = await connectNats({ ...connectOptions(this.config, servers, `vqd-cli:${process.pid}`), timeoutMs: Math.min(2000, this.config.nats.connectTimeoutMs) });
+      } catch (err) {
+        if (!isNatsUnavailable(err) || (err as { exitCode?: number }).exitCode === 77) throw err;
+      }
+    }
+    return this.#nc;
+  }
+
+  /** Closes the NATS connection if one was opened. */
+  async close(): Promise<void> {
+    if (this.#nc) await this.#nc.close();
   }
 
   /** Opens the store for the length of fn and always closes it. */

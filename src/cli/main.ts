@@ -1,4 +1,5 @@
 import { Command, CommanderError } from "commander";
+import { isApiReplyError } from "../api/index.js";
 import { isConfigError } from "../config/index.js";
 import { isDomainError } from "../domain/index.js";
 import { isInputError } from "../intake/index.js";
@@ -10,6 +11,7 @@ import { registerEnqueue } from "./commands/enqueue.js";
 import { registerList } from "./commands/list.js";
 import { registerProjections } from "./commands/projections.js";
 import { registerShow } from "./commands/show.js";
+import { registerStart } from "./commands/start.js";
 import { registerStatus } from "./commands/status.js";
 import { CliContext, type GlobalOptions } from "./context.js";
 import { EXIT } from "./exit-codes.js";
@@ -35,10 +37,15 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
       return async (...args: unknown[]) => {
         const command = args[args.length - 1] as Command;
         const ctx = new CliContext(command.optsWithGlobals<GlobalOptions>(), options.env ?? process.env, options.cwd ?? process.cwd());
-        code = await fn(ctx, ...(args.slice(0, -1) as A));
+        try {
+          code = await fn(ctx, ...(args.slice(0, -1) as A));
+        } finally {
+          await ctx.close();
+        }
       };
     },
   };
+  registerStart(host);
   registerEnqueue(host);
   registerList(host);
   registerShow(host);
@@ -57,15 +64,18 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
 
 function reportError(err: unknown): number {
   if (err instanceof CommanderError) {
-    // Commander has already printed the message (or the help).
-    return err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help" ? EXIT.ok : EXIT.usage;
+    // Commander has already printed the message (or the help). Help asked for (`--help`, `vqd help`)
+    // is a success; help shown because a command is missing (`vqd`, `vqd config`) has a non-zero
+    // exitCode and is a usage error.
+    const helpOrVersion = err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help";
+    return helpOrVersion && err.exitCode === 0 ? EXIT.ok : EXIT.usage;
   }
   const e = err as Error & { exitCode?: number };
   if (isConfigError(err)) {
     process.stderr.write(`vqd: ${e.message}\n`);
     return EXIT.config;
   }
-  if (isInputError(err) || isDomainError(err) || isConcurrencyError(err) || isStoreError(err)) {
+  if (isInputError(err) || isDomainError(err) || isConcurrencyError(err) || isStoreError(err) || isApiReplyError(err)) {
     process.stderr.write(`vqd: ${e.message}\n`);
     return EXIT.failed;
   }

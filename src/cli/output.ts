@@ -30,13 +30,17 @@ export function printJson(value: unknown): void {
 /** Control characters (a NUL or an escape in a file name) are shown escaped, never sent to the terminal. */
 function printable(v: string | number | null | undefined): string {
   if (v === null || v === undefined) return "-";
+  // C0, DEL and C1 (U+0080-U+009F: U+009B is a one-character CSI to some terminals).
   // eslint-disable-next-line no-control-regex
-  return String(v).replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+  return String(v).replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
 }
 
+/** Cuts by code points, like width(), so an emoji is never split into a lone surrogate. */
 function clip(s: string, max?: number): string {
-  if (!max || s.length <= max) return s;
-  return s.slice(0, max - 1) + "…";
+  if (!max) return s;
+  const chars = [...s];
+  if (chars.length <= max) return s;
+  return chars.slice(0, max - 1).join("") + "…";
 }
 
 const width = (s: string): number => [...s].length;

@@ -59,6 +59,10 @@ export interface NatsConfig {
   readonly maxDeliver: number;
   readonly duplicateWindowMs: number;
   readonly connectTimeoutMs: number;
+  /** How often the store is compared with the stream to republish lost job messages. */
+  readonly reconcileIntervalMs: number;
+  /** Safety-net poll of the outbox for rows written by another process. */
+  readonly outboxPollMs: number;
 }
 
 export interface BackoffConfig {
@@ -75,6 +79,8 @@ export interface WorkersConfig {
   readonly backoff: BackoffConfig;
   readonly shutdownDeadlineMs: number;
   readonly heartbeatMs: number;
+  /** Job messages held per lane ahead of the workers. */
+  readonly prefetch: number;
 }
 
 export interface LaneConfig {
@@ -322,6 +328,8 @@ export const configSchema = z.strictObject(
       maxDeliver: intAtLeast(0, 0),
       duplicateWindowMs: ms(1, 120000),
       connectTimeoutMs: ms(1, 5000),
+      reconcileIntervalMs: ms(1000, 60000),
+      outboxPollMs: ms(100, 5000),
     }),
     workers: section({
       count: intBetween(1, 64, 3),
@@ -342,6 +350,7 @@ export const configSchema = z.strictObject(
       }),
       shutdownDeadlineMs: ms(0, 30000),
       heartbeatMs: ms(1, 10000),
+      prefetch: intBetween(1, 1000, 6),
     }),
     lanes: section({ default: oneOf(LANES, "normal"), ...laneShape }),
     pipelines: pipelinesSchema,

@@ -40,7 +40,7 @@ export function resolveLane(config: Config, lane: string | undefined): Lane {
  * A bad path is reported in its own slot; it never stops the others. Lane and pipeline are
  * checked first: when they are wrong, nothing is enqueued.
  */
-export async function enqueueVideos(store: VideoStore, config: Config, request: EnqueueRequest): Promise<EnqueueOutcome[]> {
+export async function enqueueVideos(store: Pick<VideoStore, "executeMany">, config: Config, request: EnqueueRequest): Promise<EnqueueOutcome[]> {
   const lane = resolveLane(config, request.lane);
   const pipeline = request.pipeline ?? config.defaultPipeline;
   const steps = pipelineSteps(config, pipeline);
@@ -55,9 +55,11 @@ export async function enqueueVideos(store: VideoStore, config: Config, request: 
     }),
   );
   const good = checked.filter((c): c is { input: string; path: string } => "path" in c);
+  // Ids sort by millisecond, then at random: sorted, a batch lists ("oldest first") in input order.
+  const ids = good.map(() => newVideoId()).sort();
   const results = store.executeMany(
-    good.map((c) => ({
-      videoId: newVideoId(),
+    good.map((c, i) => ({
+      videoId: ids[i] as string,
       command: {
         type: "EnqueueVideo" as const,
         path: c.path,
@@ -70,15 +72,17 @@ export async function enqueueVideos(store: VideoStore, config: Config, request: 
       metadata: { source: request.source },
     })),
   );
-  const byInput = new Map<string, EnqueueOutcome>();
-  good.forEach((c, i) => {
+  // Outcomes are matched by position, not by input text: the same path given twice is enqueued
+  // twice and each occurrence must report its own id.
+  const goodOutcomes: EnqueueOutcome[] = good.map((c, i) => {
     const r = results[i];
-    if (!r) return;
-    byInput.set(c.input, r.ok ? { ok: true, input: c.input, id: r.videoId, path: c.path, video: r.video } : { ok: false, input: c.input, error: r.error.message, problem: "refused" });
+    if (!r) return { ok: false, input: c.input, error: `refusing ${JSON.stringify(c.input)}: the store returned no result`, problem: "refused" };
+    return r.ok ? { ok: true, input: c.input, id: r.videoId, path: c.path, video: r.video } : { ok: false, input: c.input, error: r.error.message, problem: "refused" };
   });
-  return checked.map((c) =>
+  let next = 0;
+  return checked.map((c): EnqueueOutcome =>
     "error" in c && c.error
       ? { ok: false, input: c.input, error: c.error.message, problem: c.error.problem }
-      : (byInput.get(c.input) as EnqueueOutcome),
+      : (goodOutcomes[next++] as EnqueueOutcome),
   );
 }

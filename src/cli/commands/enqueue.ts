@@ -1,5 +1,8 @@
+import { resolve } from "node:path";
 import { Option } from "commander";
+import { enqueueOutcomeJson, type EnqueueResultJson } from "../../api/index.js";
 import { enqueueVideos } from "../../intake/index.js";
+import type { Lane } from "../../domain/index.js";
 import type { CommandHost } from "../command.js";
 import { EXIT } from "../exit-codes.js";
 import { formatTable, printJson } from "../output.js";
@@ -13,27 +16,33 @@ export function registerEnqueue({ program, action }: CommandHost): void {
     .option("--pipeline <name>", "pipeline to run (default: config defaultPipeline)")
     .option("--json", "print JSON")
     .action(
-      action(async (ctx, paths: string[], opts: { priority?: string; pipeline?: string; json?: boolean }) => {
+      action(async (ctx, paths: string[], opts: { priority?: Lane; pipeline?: string; json?: boolean }) => {
         const config = ctx.config;
-        const outcomes = await ctx.withStore((store) =>
-          enqueueVideos(store, config, { paths, lane: opts.priority, pipeline: opts.pipeline, cwd: ctx.cwd, source: "cli" }),
+        const { result, daemon } = await ctx.viaDaemon<"enqueue", EnqueueResultJson[]>(
+          "enqueue",
+          { paths: paths.map((p) => resolve(ctx.cwd, p)), priority: opts.priority, pipeline: opts.pipeline, cwd: ctx.cwd },
+          async (store) =>
+            (await enqueueVideos(store, config, { paths, lane: opts.priority, pipeline: opts.pipeline, cwd: ctx.cwd, source: "cli" })).map(enqueueOutcomeJson),
         );
-        const failed = outcomes.filter((o) => !o.ok);
+        // Report the user's own spelling of each path, not the absolute one sent to the daemon.
+        const outcomes = result.map((o, i) => ({ ...o, input: paths[i] ?? o.input }));
+        const failed = outcomes.filter((o): o is Extract<EnqueueResultJson, { error: string }> => "error" in o);
+        const ok = outcomes.filter((o): o is Extract<EnqueueResultJson, { id: string }> => "id" in o);
         if (opts.json) {
-          printJson(outcomes.map((o) => (o.ok ? { input: o.input, id: o.id, path: o.path, lane: o.video.lane, pipeline: o.video.pipeline } : { input: o.input, error: o.error, problem: o.problem })));
+          printJson(outcomes);
         } else {
-          const ok = outcomes.filter((o) => o.ok);
           if (ok.length > 0) {
             process.stdout.write(
               formatTable(ok, [
-                { header: "ID", value: (o) => (o.ok ? o.id : "") },
-                { header: "LANE", value: (o) => (o.ok ? o.video.lane : "") },
-                { header: "PIPELINE", value: (o) => (o.ok ? o.video.pipeline : "") },
-                { header: "PATH", value: (o) => (o.ok ? o.path : "") },
+                { header: "ID", value: (o) => o.id },
+                { header: "LANE", value: (o) => o.lane },
+                { header: "PIPELINE", value: (o) => o.pipeline },
+                { header: "PATH", value: (o) => o.path },
               ]) + "\n",
             );
           }
-          for (const f of failed) if (!f.ok) process.stderr.write(`vqd: ${f.error}\n`);
+          for (const f of failed) process.stderr.write(`vqd: ${f.error}\n`);
+          if (!daemon && ok.length > 0) process.stderr.write("vqd: the daemon is not running; the videos are recorded and will be queued when it starts\n");
         }
         return failed.length > 0 ? EXIT.failed : EXIT.ok;
       }),

@@ -1,9 +1,9 @@
 import { InvalidArgumentError, Option } from "commander";
-import { VIDEO_STATES, currentStep, type Video, type VideoState } from "../../domain/index.js";
+import { VIDEO_STATES, type Video, type VideoState } from "../../domain/index.js";
 import type { CommandHost } from "../command.js";
 import { EXIT } from "../exit-codes.js";
 import { ago, formatTable, printJson } from "../output.js";
-import { videoJson } from "../video-json.js";
+import { videoJson, type VideoJson } from "../../api/index.js";
 
 export function registerList({ program, action }: CommandHost): void {
   program
@@ -16,9 +16,13 @@ export function registerList({ program, action }: CommandHost): void {
     .option("--json", "print JSON")
     .action(
       action(async (ctx, opts: { state?: VideoState; lane?: Video["lane"]; limit: number; after?: string; json?: boolean }) => {
-        const videos = await ctx.withStore((store) => store.list({ state: opts.state, lane: opts.lane, limit: opts.limit, afterId: opts.after }));
+        const { result: videos } = await ctx.viaDaemon<"list", VideoJson[]>(
+          "list",
+          { state: opts.state, lane: opts.lane, limit: opts.limit, after: opts.after },
+          async (store) => (await store.list({ state: opts.state, lane: opts.lane, limit: opts.limit, afterId: opts.after })).map(videoJson),
+        );
         if (opts.json) {
-          printJson(videos.map(videoJson));
+          printJson(videos);
           return EXIT.ok;
         }
         if (videos.length === 0) {
@@ -32,7 +36,7 @@ export function registerList({ program, action }: CommandHost): void {
             { header: "LANE", value: (v) => v.lane },
             { header: "PIPELINE", value: (v) => v.pipeline },
             { header: "ATTEMPTS", value: (v) => `${v.attempts}/${v.maxAttempts}`, align: "right" },
-            { header: "STEP", value: (v) => currentStep(v) ?? `${v.completedSteps.length}/${v.steps.length}` },
+            { header: "STEP", value: (v) => v.currentStep ?? `${v.nextStep}/${v.steps.length}` },
             { header: "UPDATED", value: (v) => ago(v.updatedAt) },
             { header: "PATH", value: (v) => v.path, max: 80 },
           ]) + "\n",

@@ -1,9 +1,8 @@
-import { VideoNotFoundError, nextStepIndex, outputsOf } from "../../domain/index.js";
-import type { StoredEvent } from "../../store/index.js";
+import { ApiReplyError, type EventJson, type VideoJson } from "../../api/index.js";
 import type { CommandHost } from "../command.js";
 import { EXIT } from "../exit-codes.js";
 import { formatPairs, formatTable, printJson } from "../output.js";
-import { eventJson, videoJson } from "../video-json.js";
+import { eventJson, videoJson } from "../../api/index.js";
 
 export function registerShow({ program, action }: CommandHost): void {
   program
@@ -13,17 +12,17 @@ export function registerShow({ program, action }: CommandHost): void {
     .option("--json", "print JSON")
     .action(
       action(async (ctx, id: string, opts: { json?: boolean }) => {
-        const found = await ctx.withStore((store) => {
+        const { result: found } = await ctx.viaDaemon<"show", (VideoJson & { timeline: EventJson[] }) | null>("show", { id }, (store) => {
           const video = store.get(id);
-          return video ? { video, timeline: store.timeline(id) } : null;
+          return video ? { ...videoJson(video), timeline: store.timeline(id).map(eventJson) } : null;
         });
-        if (!found) throw new VideoNotFoundError(id);
-        const { video, timeline } = found;
+        if (!found) throw new ApiReplyError("show", "not_found", `no video with id ${id}`);
+        const { timeline, ...video } = found;
         if (opts.json) {
-          printJson({ ...videoJson(video), timeline: timeline.map(eventJson) });
+          printJson(found);
           return EXIT.ok;
         }
-        const step = video.steps[nextStepIndex(video)];
+        const step = video.steps[video.nextStep];
         process.stdout.write(
           formatPairs([
             ["id", video.id],
@@ -31,7 +30,7 @@ export function registerShow({ program, action }: CommandHost): void {
             ["lane", video.lane],
             ["pipeline", `${video.pipeline} (${video.steps.join(" -> ")})`],
             ["path", video.path],
-            ["progress", `${video.completedSteps.length}/${video.steps.length} steps${step && video.state !== "completed" ? `, next: ${step}` : ""}`],
+            ["progress", `${video.nextStep}/${video.steps.length} steps${step && video.state !== "completed" ? `, next: ${step}` : ""}`],
             ["attempts", `${video.attempts}/${video.maxAttempts}`],
             ["last error", video.lastError ? `${video.lastError.step}: ${video.lastError.message}` : null],
             ["retry at", video.notBefore],
@@ -39,12 +38,12 @@ export function registerShow({ program, action }: CommandHost): void {
             ["finished", video.finishedAt],
           ]) + "\n",
         );
-        const outputs = outputsOf(video);
+        const outputs = video.outputs;
         if (Object.keys(outputs).length > 0) process.stdout.write(`outputs:\n${JSON.stringify(outputs, null, 2).replace(/^/gm, "  ")}\n`);
         process.stdout.write(
           "\n" +
             formatTable(timeline, [
-              { header: "#", value: (e) => e.streamVersion, align: "right" },
+              { header: "#", value: (e) => e.version, align: "right" },
               { header: "TIME", value: (e) => e.recordedAt },
               { header: "EVENT", value: (e) => e.type },
               { header: "DETAIL", value: describeEvent, max: 100 },
@@ -57,7 +56,7 @@ export function registerShow({ program, action }: CommandHost): void {
 }
 
 /** One line of what an event says, for the timeline. */
-export function describeEvent(e: StoredEvent): string {
+export function describeEvent(e: EventJson): string {
   const d = e.data as Record<string, unknown>;
   switch (e.type) {
     case "VideoEnqueued":

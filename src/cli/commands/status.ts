@@ -1,29 +1,59 @@
-import { LANES, VIDEO_STATES } from "../../domain/index.js";
+import { LANES, VIDEO_STATES, type Lane, type VideoState } from "../../domain/index.js";
 import type { CommandHost } from "../command.js";
 import { EXIT } from "../exit-codes.js";
 import { formatPairs, printJson } from "../output.js";
 
+interface StatusJson {
+  daemon: boolean;
+  pid?: number;
+  uptimeS?: number;
+  depth: Record<Lane, number>;
+  inFlight: number;
+  states: Record<VideoState, number>;
+  total: number;
+  workers?: { size: number; busy: number; running: { videoId: string; step: string | null }[] };
+  nats?: { ok: boolean; server?: string; embedded?: boolean; reconnects?: number; error?: string; lanes?: Record<Lane, { waiting: number; inFlight: number }> };
+  database: { ok: boolean; file?: string; error?: string };
+}
+
 export function registerStatus({ program, action }: CommandHost): void {
   program
     .command("status")
-    .description("queue depth per lane and videos per state")
+    .description("queue depth per lane, jobs in flight, videos per state, workers, NATS and database health")
     .option("--json", "print JSON")
     .action(
       action(async (ctx, opts: { json?: boolean }) => {
-        const counts = await ctx.withStore((store) => store.counts());
+        const { result, daemon } = await ctx.viaDaemon<"status", Omit<StatusJson, "daemon">>("status", {}, async (store) => {
+          const counts = await store.counts();
+          return { depth: counts.waitingByLane, inFlight: counts.byState.running, states: counts.byState, total: counts.total, database: { ok: true, file: ctx.config.database.file } };
+        });
+        const status: StatusJson = { daemon, ...result };
         if (opts.json) {
-          printJson({ database: ctx.config.database.file, ...counts });
+          printJson(status);
           return EXIT.ok;
         }
-        process.stdout.write(
-          formatPairs([
-            ["database", ctx.config.database.file],
-            ["waiting", LANES.map((l) => `${l} ${counts.waitingByLane[l]}`).join(", ")],
-            ...VIDEO_STATES.map((s): [string, number] => [s, counts.byState[s]]),
-            ["total", counts.total],
-          ]) + "\n",
-        );
+        const pairs: [string, string | number | null][] = [
+          ["daemon", daemon ? `running (pid ${status.pid}, up ${formatUptime(status.uptimeS ?? 0)})` : "not running (figures from the store)"],
+          ["depth", LANES.map((l) => `${l} ${status.depth[l]}`).join(", ")],
+          ["in flight", status.inFlight],
+          ...VIDEO_STATES.filter((s) => s !== "queued" && s !== "running").map((s): [string, number] => [s, status.states[s]]),
+          ["total", status.total],
+        ];
+        if (status.workers) {
+          pairs.push(["workers", `${status.workers.busy} busy, ${status.workers.size - status.workers.busy} idle`]);
+          for (const r of status.workers.running) pairs.push(["  running", `${r.videoId} (${r.step ?? "starting"})`]);
+        }
+        if (status.nats) pairs.push(["nats", status.nats.ok ? `ok ${status.nats.server}${status.nats.embedded ? " (embedded)" : ""}, ${status.nats.reconnects} reconnects` : `FAIL ${status.nats.error}`]);
+        pairs.push(["database", status.database.ok ? `ok ${status.database.file}` : `FAIL ${status.database.error}`]);
+        process.stdout.write(formatPairs(pairs) + "\n");
         return EXIT.ok;
       }),
     );
+}
+
+function formatUptime(s: number): string {
+  if (s < 120) return `${s}s`;
+  if (s < 7200) return `${Math.round(s / 60)}m`;
+  if (s < 172800) return `${Math.round(s / 3600)}h`;
+  return `${Math.round(s / 86400)}d`;
 }

@@ -1,0 +1,27 @@
+import { Daemon, runUntilSignalled, WorkerNode } from "../../daemon/index.js";
+import type { CommandHost } from "../command.js";
+
+export function registerStart({ program, action }: CommandHost): void {
+  program
+    .command("start")
+    .description("run the daemon: store, NATS (embedded unless nats.servers is set), relay, API and workers")
+    .option("--no-workers", "run no workers in this process (other nodes run `vqd worker`)")
+    .action(
+      action(async (ctx, opts: { workers: boolean }) => {
+        const logger = ctx.logger();
+        const daemon = await Daemon.start({ config: ctx.config, logger, workers: opts.workers });
+        return runUntilSignalled(daemon, logger);
+      }),
+    );
+
+  program
+    .command("worker")
+    .description("run workers only (no SQLite), pulling from the daemon's NATS and reporting to it")
+    .action(
+      action(async (ctx) => {
+        const logger = ctx.logger();
+        const node = await WorkerNode.start(ctx.config, logger);
+        return runUntilSignalled(node, logger);
+      }),
+    );
+}

@@ -1,0 +1,222 @@
+import { mkdirSync } from "node:fs";
+import type { Subscription } from "@nats-io/transport-node";
+import { ApiServer } from "../api/index.js";
+import { JetStreamJobQueue, NatsEventBus, natsStats, PriorityPuller, subjects, type Subjects } from "../bus/index.js";
+import type { Config } from "../config/index.js";
+import { DISPATCHING_EVENTS, LANES, type VideoEventType } from "../domain/index.js";
+import { StepRegistry } from "../pipeline/index.js";
+import type { Logger } from "../shared/logger.js";
+import { openDatabase, VideoStore, type BatchItemResult, type Database } from "../store/index.js";
+import { WorkerPool } from "../workers/index.js";
+import { apiHandlers, classifyApiError } from "./api-handlers.js";
+import { CommandBatcher } from "./command-batcher.js";
+import { startNats, type NatsHandle } from "./nats-setup.js";
+import { OutboxRelay } from "./outbox-relay.js";
+import { Reconciler } from "./reconciler.js";
+import { StoreReporter } from "./store-reporter.js";
+
+export interface DaemonOptions {
+  readonly config: Config;
+  readonly logger: Logger;
+  /** Step kinds the workers can run (default: the built-in ones). */
+  readonly steps?: StepRegistry;
+  /** Run no workers in this process (the store, relay and API only). */
+  readonly workers?: boolean;
+}
+
+/**
+ * The long-running process: the record (SQLite), the transport (NATS), and what moves work
+ * between them. Start order follows the data: store, NATS, stream, relay, reconciler, API, workers.
+ */
+export class Daemon {
+  readonly config: Config;
+  readonly store: VideoStore;
+  readonly pool: WorkerPool | null;
+  readonly subjects: Subjects;
+  readonly startedAt = new Date();
+  readonly #log: Logger;
+  readonly #db: Database;
+  readonly #nats: NatsHandle;
+  readonly #queue: JetStreamJobQueue;
+  readonly #relay: OutboxRelay;
+  readonly #reconciler: Reconciler;
+  readonly #api: ApiServer;
+  readonly #events: NatsEventBus;
+  #cancelSub?: Subscription;
+  #stopping?: Promise<void>;
+
+  private constructor(parts: {
+    config: Config;
+    log: Logger;
+    db: Database;
+    store: VideoStore;
+    nats: NatsHandle;
+    queue: JetStreamJobQueue;
+    steps: StepRegistry;
+    workers: boolean;
+  }) {
+    const { config, log, store, nats, queue } = parts;
+    this.config = config;
+    this.#log = log;
+    this.#db = parts.db;
+    this.store = store;
+    this.#nats = nats;
+    this.#queue = queue;
+    this.subjects = subjects(config.nats.subjectPrefix);
+    this.#events = new NatsEventBus(nats.nc, this.subjects);
+    const batcher = new CommandBatcher(store, (results) => this.#afterCommit(results));
+    const reporter = new StoreReporter(batcher, config.workers.backoff);
+    this.#relay = new OutboxRelay(store, queue, { batchSize: 1000, pollMs: config.nats.outboxPollMs, logger: log.child({ component: "relay" }) });
+    this.pool = parts.workers
+      ? new WorkerPool({
+          count: config.workers.count,
+          puller: new PriorityPuller(queue, {
+            lanes: LANES.filter((l) => config.lanes[l].enabled),
+            prefetch: config.workers.prefetch,
+            heartbeatMs: config.workers.heartbeatMs,
+            logger: log.child({ component: "puller" }),
+          }),
+          reporter,
+          steps: parts.steps,
+          pipeline: (name) => config.pipelines[name]?.steps,
+          outputDir: config.outputDir,
+          heartbeatMs: config.workers.heartbeatMs,
+          logger: log.child({ component: "worker" }),
+        })
+      : null;
+    this.#reconciler = new Reconciler(store, queue, {
+      intervalMs: config.nats.reconcileIntervalMs,
+      logger: log.child({ component: "reconciler" }),
+      runningHere: () => new Set(this.pool?.running().map((r) => r.videoId) ?? []),
+      onRepublish: () => this.#relay.wake(),
+    });
+    this.#api = new ApiServer(nats.nc, apiHandlers({ config, store, batcher, reporter, status: () => this.status() }), {
+      subjects: this.subjects,
+      maxPayloadBytes: config.api.maxPayloadBytes,
+      logger: log.child({ component: "api" }),
+      classify: classifyApiError,
+    });
+  }
+
+  static async start(options: DaemonOptions): Promise<Daemon> {
+    const { config, logger } = options;
+    mkdirSync(config.dataDir, { recursive: true });
+    const db = await openDatabase({ file: config.database.file, synchronous: config.database.synchronous, busyTimeoutMs: config.database.busyTimeoutMs });
+    let nats: NatsHandle | undefined;
+    try {
+      nats = await startNats(config, logger);
+      const queue = new JetStreamJobQueue(nats.nc, {
+        subjects: subjects(config.nats.subjectPrefix),
+        stream: config.nats.stream,
+        ackWaitMs: config.nats.ackWaitMs,
+        maxDeliver: config.nats.maxDeliver,
+        duplicateWindowMs: config.nats.duplicateWindowMs,
+      });
+      await queue.ensure();
+      const daemon = new Daemon({ config, log: logger, db, store: new VideoStore(db), nats, queue, steps: options.steps ?? new StepRegistry(), workers: options.workers ?? true });
+      await daemon.#start();
+      return daemon;
+    } catch (err) {
+      await nats?.close().catch(() => undefined);
+      await db.close();
+      throw err;
+    }
+  }
+
+  async #start(): Promise<void> {
+    this.#relay.start();
+    const first = await this.#reconciler.reconcile();
+    if (first.republished.length > 0) this.#log.warn({ count: first.republished.length }, "recovered jobs lost by NATS");
+    this.#reconciler.start();
+    this.#api.start();
+    this.#cancelSub = this.#nats.nc.subscribe(this.subjects.cancel, {
+      callback: (_err, msg) => {
+        const videoId = new TextDecoder().decode(msg.data);
+        if (this.pool?.cancel(videoId, "cancelled")) this.#log.info({ videoId }, "running job cancelled");
+      },
+    });
+    this.pool?.start();
+    await this.#nats.nc.flush();
+    this.#log.info(
+      { nats: this.#nats.nc.getServer(), embedded: this.#nats.embedded !== null, database: this.config.database.file, workers: this.pool?.size ?? 0 },
+      "vqd ready",
+    );
+  }
+
+  /** After a batch commits: tell outside subscribers, wake the relay, stop cancelled jobs. */
+  #afterCommit(results: readonly BatchItemResult[]): void {
+    let dispatched = false;
+    for (const r of results) {
+      if (!r.ok) continue;
+      for (const e of r.events) {
+        const type = e.type as VideoEventType;
+        if (DISPATCHING_EVENTS.has(type)) dispatched = true;
+        if (type === "VideoCancelled") this.#nats.nc.publish(this.subjects.cancel, new TextEncoder().encode(r.videoId));
+        this.#events.publish({ eventId: e.eventId, videoId: e.streamId, type: e.type, version: e.streamVersion, position: e.position, recordedAt: e.recordedAt, data: e.data });
+      }
+    }
+    if (dispatched) this.#relay.wake();
+  }
+
+  async status(): Promise<Record<string, unknown>> {
+    const counts = await this.store.counts();
+    let nats: Record<string, unknown>;
+    try {
+      const lanes = await this.#queue.laneCounts();
+      nats = { ok: true, server: this.#nats.nc.getServer(), embedded: this.#nats.embedded !== null, reconnects: natsStats(this.#nats.nc).reconnects, lanes };
+    } catch (err) {
+      nats = { ok: false, error: (err as Error).message };
+    }
+    let db: Record<string, unknown>;
+    try {
+      this.#db.raw.prepare("SELECT 1").get();
+      db = { ok: true, file: this.config.database.file };
+    } catch (err) {
+      db = { ok: false, error: (err as Error).message };
+    }
+    return {
+      pid: process.pid,
+      uptimeS: Math.round((Date.now() - this.startedAt.getTime()) / 1000),
+      depth: counts.waitingByLane,
+      inFlight: counts.byState.running,
+      states: counts.byState,
+      total: counts.total,
+      workers: { size: this.pool?.size ?? 0, busy: this.pool?.busy ?? 0, running: this.pool?.running() ?? [] },
+      nats,
+      database: db,
+    };
+  }
+
+  /** Reconcile now (tests and `vqd doctor`). */
+  reconcile() {
+    return this.#reconciler.reconcile();
+  }
+
+  /** Drains and stops; calling it again returns the same promise. */
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
+    const log = this.#log;
+    const step = async (name: string, fn: () => Promise<unknown> | unknown) => {
+      try {
+        await fn();
+      } catch (err) {
+        log.warn({ step: name, err: (err as Error).message }, "shutdown step failed; continuing");
+      }
+    };
+    log.info({ deadlineMs: this.config.workers.shutdownDeadlineMs }, "shutting down: finishing running jobs");
+    await step("workers", () => this.pool?.close(this.config.workers.shutdownDeadlineMs));
+    await step("api", () => this.#api.stop());
+    await step("cancel subscription", () => this.#cancelSub?.unsubscribe());
+    await step("reconciler", () => this.#reconciler.stop());
+    // Give the batcher's last turn a chance to commit and the relay to publish what it woke for.
+    await new Promise((r) => setImmediate(r));
+    await step("relay", () => this.#relay.stop());
+    await step("nats", () => this.#nats.close());
+    await step("database", () => this.#db.close());
+    log.info({}, "vqd stopped");
+  }
+}

@@ -1,0 +1,49 @@
+import type { BackoffPolicy } from "../domain/index.js";
+import { nextStepIndex, outputsOf } from "../domain/index.js";
+import type { JobMessage } from "../bus/index.js";
+import type { JobReporter, ReportOutcome, StartOutcome } from "../workers/index.js";
+import type { CommandBatcher } from "./command-batcher.js";
+
+/** Worker reports written to the event store through the group-commit batcher. */
+export class StoreReporter implements JobReporter {
+  readonly #batcher: CommandBatcher;
+  readonly #backoff: BackoffPolicy;
+  readonly #random: () => number;
+
+  constructor(batcher: CommandBatcher, backoff: BackoffPolicy, random: () => number = Math.random) {
+    this.#batcher = batcher;
+    this.#backoff = backoff;
+    this.#random = random;
+  }
+
+  async start(job: JobMessage, worker: string, redelivered: boolean): Promise<StartOutcome> {
+    const r = await this.#batcher.submit({
+      videoId: job.videoId,
+      command: { type: "StartAttempt", dispatch: job.dispatch, worker, redelivered },
+      metadata: { source: "worker" },
+    });
+    if (!r.ok) return { ok: false, reason: r.error.message };
+    const v = r.video;
+    return {
+      ok: true,
+      started: { attempt: v.attempts, path: v.path, pipeline: v.pipeline, steps: v.steps, nextStep: nextStepIndex(v), previous: outputsOf(v) },
+    };
+  }
+
+  async stepCompleted(
+    videoId: string,
+    report: { attempt: number; index: number; step: string; outputs: Record<string, unknown>; durationMs: number },
+  ): Promise<ReportOutcome> {
+    const r = await this.#batcher.submit({ videoId, command: { type: "CompleteStep", ...report }, metadata: { source: "worker" } });
+    return r.ok ? { ok: true } : { ok: false, reason: r.error.message };
+  }
+
+  async failed(videoId: string, report: { attempt: number; index: number; step: string; message: string; retryable: boolean }): Promise<ReportOutcome> {
+    const r = await this.#batcher.submit({
+      videoId,
+      command: { type: "FailAttempt", ...report, backoff: this.#backoff, random: this.#random() },
+      metadata: { source: "worker" },
+    });
+    return r.ok ? { ok: true } : { ok: false, reason: r.error.message };
+  }
+}

@@ -1,0 +1,75 @@
+import type { Subscription } from "@nats-io/transport-node";
+import { ApiClient } from "../api/index.js";
+import { connectNats, JetStreamJobQueue, NatsUnavailableError, PriorityPuller, subjects } from "../bus/index.js";
+import type { Config } from "../config/index.js";
+import { LANES } from "../domain/index.js";
+import { StepRegistry } from "../pipeline/index.js";
+import type { Logger } from "../shared/logger.js";
+import { NatsReporter, WorkerPool } from "../workers/index.js";
+import { connectOptions, locateNats } from "./nats-setup.js";
+
+/**
+ * `vqd worker`: a worker-only process for other machines. No SQLite: it pulls from the same
+ * lanes and sends every report to the daemon, acking a job only once the daemon has stored it.
+ */
+export class WorkerNode {
+  readonly pool: WorkerPool;
+  readonly #close: () => Promise<void>;
+  readonly #log: Logger;
+  #stopping?: Promise<void>;
+
+  private constructor(pool: WorkerPool, log: Logger, close: () => Promise<void>) {
+    this.pool = pool;
+    this.#log = log;
+    this.#close = close;
+  }
+
+  static async start(config: Config, logger: Logger, steps = new StepRegistry()): Promise<WorkerNode> {
+    const servers = await locateNats(config);
+    if (!servers) {
+      throw new NatsUnavailableError([], "no NATS to join: set nats.servers, or start the daemon (`vqd start`) whose embedded server this worker can use");
+    }
+    const nc = await connectNats(connectOptions(config, servers, `vqd-worker:${process.pid}`, logger.child({ component: "nats" })));
+    const subj = subjects(config.nats.subjectPrefix);
+    const queue = new JetStreamJobQueue(nc, {
+      subjects: subj,
+      stream: config.nats.stream,
+      ackWaitMs: config.nats.ackWaitMs,
+      maxDeliver: config.nats.maxDeliver,
+      duplicateWindowMs: config.nats.duplicateWindowMs,
+    });
+    const pool = new WorkerPool({
+      count: config.workers.count,
+      puller: new PriorityPuller(queue, {
+        lanes: LANES.filter((l) => config.lanes[l].enabled),
+        prefetch: config.workers.prefetch,
+        heartbeatMs: config.workers.heartbeatMs,
+        logger: logger.child({ component: "puller" }),
+      }),
+      reporter: new NatsReporter(new ApiClient(nc, subj, config.api.requestTimeoutMs)),
+      steps,
+      pipeline: (name) => config.pipelines[name]?.steps,
+      outputDir: config.outputDir,
+      heartbeatMs: config.workers.heartbeatMs,
+      logger: logger.child({ component: "worker" }),
+    });
+    const cancelSub: Subscription = nc.subscribe(subj.cancel, {
+      callback: (_err, msg) => {
+        pool.cancel(new TextDecoder().decode(msg.data), "cancelled");
+      },
+    });
+    pool.start();
+    await nc.flush();
+    logger.info({ nats: nc.getServer(), workers: config.workers.count }, "vqd worker ready");
+    return new WorkerNode(pool, logger, async () => {
+      await pool.close(config.workers.shutdownDeadlineMs);
+      cancelSub.unsubscribe();
+      await nc.drain().catch(() => nc.close());
+    });
+  }
+
+  stop(): Promise<void> {
+    this.#stopping ??= this.#close().then(() => this.#log.info({}, "vqd worker stopped"));
+    return this.#stopping;
+  }
+}

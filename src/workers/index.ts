@@ -1,0 +1,3 @@
+export { WorkerPool, type PipelineStepConfig, type WorkerLogger, type WorkerPoolOptions } from "./worker-pool.js";
+export type { JobReporter, ReportOutcome, StartedJob, StartOutcome } from "./reporter.js";
+export { NatsReporter } from "./nats-reporter.js";
