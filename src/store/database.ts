@@ -49,6 +49,9 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     if (!options.readonly) {
       raw.pragma("journal_mode = WAL");
       raw.pragma(`synchronous = ${options.synchronous === "full" ? "FULL" : "NORMAL"}`);
+      // Checkpoint every ~40 MB of WAL instead of every ~4 MB: each checkpoint copies the WAL back
+      // and fsyncs, which was half the cost of a busy minute. Readers stay fast either way.
+      raw.pragma("wal_autocheckpoint = 10000");
     }
     raw.pragma("foreign_keys = ON");
     raw.pragma("temp_store = MEMORY");

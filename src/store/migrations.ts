@@ -64,6 +64,9 @@ const migrations: Record<string, Migration> = {
         .addColumn("last_error", "text")
         .execute();
       await sql`CREATE INDEX outbox_pending ON outbox(available_at, id) WHERE sent_at IS NULL`.execute(db);
+      // Superseding a video's unsent rows (a new dispatch, a cancel) and the reconciler's join
+      // both look rows up by video and dispatch.
+      await sql`CREATE INDEX outbox_video_dispatch ON outbox(video_id, dispatch)`.execute(db);
     },
   },
 };

@@ -77,9 +77,11 @@ export class VideoStore {
   readonly #now: () => Date;
   readonly #projections: readonly Projection[];
   readonly #stmts;
+  readonly #savepoint: (item: CommandItem) => CommandResult;
 
   constructor(db: Database, options: { now?: () => Date; projections?: readonly Projection[] } = {}) {
     this.#db = db;
+    this.#savepoint = db.raw.transaction((i: CommandItem) => this.#executeInTransaction(i.videoId, i.command, i.metadata));
     this.#now = options.now ?? (() => new Date());
     this.#projections = options.projections ?? [];
     this.events = new SqliteEventStore(db, { now: this.#now });
@@ -197,7 +199,7 @@ export class VideoStore {
     // Each item runs in a savepoint (better-sqlite3 nests transactions that way): an item reported
     // as refused must have recorded nothing, even when the refusal comes after it wrote (say, a
     // projection throwing a DomainError); without it the item's events and rows were committed.
-    const runItem = this.#db.raw.transaction((i: CommandItem) => this.#executeInTransaction(i.videoId, i.command, i.metadata));
+    const runItem = this.#savepoint;
     return this.events.transaction(() =>
       items.map((item): BatchItemResult => {
         try {

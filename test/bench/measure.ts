@@ -1,0 +1,79 @@
+/** Timing helpers shared by the bench groups. */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+/** Runs `op(0..n-1)` back to back and returns microseconds per operation. */
+export function usPerOp(n: number, op: (i: number) => void): number {
+  const start = performance.now();
+  for (let i = 0; i < n; i++) op(i);
+  return ((performance.now() - start) * 1000) / n;
+}
+
+/** Milliseconds taken by one (possibly async) call. */
+export async function msOnce(fn: () => unknown): Promise<number> {
+  const start = performance.now();
+  await fn();
+  return performance.now() - start;
+}
+
+/**
+ * Runs `reps` repetitions of two contenders, alternating which goes first (A B, B A, A B...)
+ * so that drift in machine load hits both about equally. Returns each contender's samples.
+ */
+export async function alternate(
+  reps: number,
+  a: (rep: number) => number | Promise<number>,
+  b: (rep: number) => number | Promise<number>,
+): Promise<{ a: number[]; b: number[] }> {
+  const out = { a: [] as number[], b: [] as number[] };
+  for (let rep = 0; rep < reps; rep++) {
+    if (rep % 2 === 0) {
+      out.a.push(await a(rep));
+      out.b.push(await b(rep));
+    } else {
+      out.b.push(await b(rep));
+      out.a.push(await a(rep));
+    }
+  }
+  return out;
+}
+
+/** A fresh temporary directory; `remove()` deletes it with everything in it. */
+export function tempDir(prefix: string): { readonly path: string; remove(): void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/** A small deterministic PRNG (xorshift32) so that mixed workloads are the same on every run. */
+export function seededRandom(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x / 0x1_0000_0000;
+  };
+}
+
+/** Fisher-Yates shuffle with the given random source; returns a new array. */
+export function shuffled<T>(items: readonly T[], random: () => number): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    const t = out[i] as T;
+    out[i] = out[j] as T;
+    out[j] = t;
+  }
+  return out;
+}
