@@ -8,7 +8,12 @@ import { LANES, VIDEO_STATES } from "../domain/index.js";
  */
 const id = z.string().min(1).max(200);
 const lane = z.enum(LANES);
-const metadata = z.record(z.string().max(1000), z.string().max(100_000));
+// zod strips a "__proto__" key from records (JSON.parse makes it an ordinary own key): refuse it
+// with an error rather than accept the request and store less than the caller sent.
+const metadata = z
+  .unknown()
+  .refine((v) => !(typeof v === "object" && v !== null && Object.hasOwn(v, "__proto__")), { error: 'the key "__proto__" is not allowed' })
+  .pipe(z.record(z.string().max(1000), z.string().max(100_000)));
 
 export const requests = {
   enqueue: z.strictObject({

@@ -92,3 +92,5 @@ export class ApiServer {
     }
   }
 }
+
+export { requests, VERBS, describeIssues } from "./protocol.js";

@@ -1,9 +1,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { ApiClient, isDaemonUnavailable, type Request, type Verb } from "../api/index.js";
-import { connectNats, isNatsUnavailable, subjects } from "../bus/index.js";
+import { isDaemonUnavailable, type Request, type Verb } from "../api/index.js";
 import { loadConfig, type Config } from "../config/index.js";
-import { connectOptions, locateNats } from "../daemon/index.js";
-import { createLogger, type Logger } from "../shared/logger.js";
+import type { Logger } from "../shared/logger.js";
 import { openDatabase, VideoStore } from "../store/index.js";
 
 export interface GlobalOptions {
@@ -29,7 +27,8 @@ export class CliContext {
     return this.#config;
   }
 
-  logger(): Logger {
+  async logger(): Promise<Logger> {
+    const { createLogger } = await import("../shared/logger.js");
     const { level, format } = this.config.logging;
     return createLogger({ level, format });
   }
@@ -42,6 +41,7 @@ export class CliContext {
     const nc = await this.#connect();
     if (nc) {
       try {
+        const [{ ApiClient }, { subjects }] = await Promise.all([import("../api/index.js"), import("../bus/index.js")]);
         const api = new ApiClient(nc, subjects(this.config.nats.subjectPrefix), this.config.api.requestTimeoutMs);
         return { result: await api.call<V, T>(verb, request), daemon: true };
       } catch (err) {
@@ -54,6 +54,8 @@ export class CliContext {
   async #connect(): Promise<NatsConnection | null> {
     if (this.#nc !== undefined) return this.#nc;
     this.#nc = null;
+    // NATS code loads only when a command needs the daemon: the CLI starts faster without it.
+    const [{ connectNats, isNatsUnavailable }, { connectOptions, locateNats }] = await Promise.all([import("../bus/index.js"), import("../daemon/nats-setup.js")]);
     const servers = await locateNats(this.config);
     if (servers) {
       try {

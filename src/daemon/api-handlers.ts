@@ -1,4 +1,5 @@
-import { ApiError, enqueueOutcomeJson, eventJson, videoJson, type ErrorCode, type Handlers } from "../api/index.js";
+import { enqueueOutcomeJson, eventJson, videoJson, type ErrorCode } from "../api/index.js";
+import { ApiError, type Handlers } from "../api/server.js";
 import type { Config } from "../config/index.js";
 import { isDomainError, isStaleJob, isVideoNotFound, type VideoCommand } from "../domain/index.js";
 import { enqueueVideos, isInputError } from "../intake/index.js";

@@ -1,6 +1,6 @@
 import { mkdirSync } from "node:fs";
 import type { Subscription } from "@nats-io/transport-node";
-import { ApiServer } from "../api/index.js";
+import { ApiServer } from "../api/server.js";
 import { JetStreamJobQueue, NatsEventBus, natsStats, PriorityPuller, subjects, type Subjects } from "../bus/index.js";
 import type { Config } from "../config/index.js";
 import { DISPATCHING_EVENTS, LANES, type VideoEventType } from "../domain/index.js";
@@ -128,6 +128,7 @@ export class Daemon {
     const first = await this.#reconciler.reconcile();
     if (first.republished.length > 0) this.#log.warn({ count: first.republished.length }, "recovered jobs lost by NATS");
     this.#reconciler.start();
+    void this.#reconcileOnReconnect();
     this.#api.start();
     this.#cancelSub = this.#nats.nc.subscribe(this.subjects.cancel, {
       callback: (_err, msg) => {
@@ -141,6 +142,17 @@ export class Daemon {
       { nats: this.#nats.nc.getServer(), embedded: this.#nats.embedded !== null, database: this.config.database.file, workers: this.pool?.size ?? 0 },
       "vqd ready",
     );
+  }
+
+  /**
+   * A reconnect may follow a nats-server crash (acknowledged messages lost) or a wiped store (the
+   * stream gone): compare at once instead of at the next interval. The pass recreates a missing stream.
+   */
+  async #reconcileOnReconnect(): Promise<void> {
+    for await (const s of this.#nats.nc.status()) {
+      if (s.type !== "reconnect" || this.#stopping) continue;
+      this.#reconciler.reconcileAfterCurrent().catch((err: Error) => this.#log.warn({ err: err.message }, "reconcile after reconnect failed; will try again"));
+    }
   }
 
   /** After a batch commits: tell outside subscribers, wake the relay, stop cancelled jobs. */

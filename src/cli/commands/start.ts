@@ -1,4 +1,3 @@
-import { Daemon, runUntilSignalled, WorkerNode } from "../../daemon/index.js";
 import type { CommandHost } from "../command.js";
 
 export function registerStart({ program, action }: CommandHost): void {
@@ -8,7 +7,8 @@ export function registerStart({ program, action }: CommandHost): void {
     .option("--no-workers", "run no workers in this process (other nodes run `vqd worker`)")
     .action(
       action(async (ctx, opts: { workers: boolean }) => {
-        const logger = ctx.logger();
+        const logger = await ctx.logger();
+        const { Daemon, runUntilSignalled } = await import("../../daemon/index.js");
         const daemon = await Daemon.start({ config: ctx.config, logger, workers: opts.workers });
         return runUntilSignalled(daemon, logger);
       }),
@@ -19,7 +19,8 @@ export function registerStart({ program, action }: CommandHost): void {
     .description("run workers only (no SQLite), pulling from the daemon's NATS and reporting to it")
     .action(
       action(async (ctx) => {
-        const logger = ctx.logger();
+        const logger = await ctx.logger();
+        const { WorkerNode, runUntilSignalled } = await import("../../daemon/index.js");
         const node = await WorkerNode.start(ctx.config, logger);
         return runUntilSignalled(node, logger);
       }),
