@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { newEventId } from "../shared/ids.js";
 import type { Database } from "./database.js";
 import { ConcurrencyError } from "./errors.js";
 import { param, prepare } from "./prepared.js";
@@ -137,7 +137,7 @@ export class SqliteEventStore implements EventStore {
     let version = current;
     for (const e of events) {
       version += 1;
-      const eventId = e.eventId ?? randomUUID();
+      const eventId = e.eventId ?? newEventId();
       const data = JSON.stringify(e.data);
       const metadata = JSON.stringify(e.metadata ?? {});
       const info = this.#stmts.insert.run({

@@ -196,10 +196,10 @@ export class VideoStore {
    * reported in its slot and the others still apply; an I/O or projection failure rolls back all.
    */
   executeMany(items: readonly CommandItem[]): BatchItemResult[] {
-    // Each item runs in a savepoint (better-sqlite3 nests transactions that way): an item reported
-    // as refused must have recorded nothing, even when the refusal comes after it wrote (say, a
-    // projection throwing a DomainError); without it the item's events and rows were committed.
-    const runItem = this.#savepoint;
+    // decide() refuses before anything is written, so without projections a refused item has
+    // recorded nothing. A projection may throw a DomainError after the writes: then each item
+    // runs in its own savepoint so that a refused item really records nothing.
+    const runItem = this.#projections.length > 0 ? this.#savepoint : (i: CommandItem) => this.#executeInTransaction(i.videoId, i.command, i.metadata);
     return this.events.transaction(() =>
       items.map((item): BatchItemResult => {
         try {
@@ -211,6 +211,7 @@ export class VideoStore {
       }),
     );
   }
+
 
   #executeInTransaction(videoId: string, command: VideoCommand, metadata?: Readonly<Record<string, unknown>>): CommandResult {
     const now = this.#now();
