@@ -130,6 +130,48 @@ export interface ApiConfig {
   readonly requestTimeoutMs: number;
 }
 
+export type VideoEncoder = "libx264" | "libx265";
+export type AudioEncoder = "aac" | "libopus" | "libmp3lame";
+export type OutputContainer = "mp4" | "mov" | "mkv";
+export type EncoderPreset = (typeof ENCODER_PRESETS)[number];
+
+/** A named set of transcode settings (`transcode.profiles.<name>`), chosen by a step's `options.profile`. */
+export interface TranscodeProfile {
+  readonly videoCodec: VideoEncoder;
+  readonly preset: EncoderPreset;
+  /** Constant rate factor: lower is better quality and bigger files. */
+  readonly crf: number;
+  /** Largest output height; taller inputs are scaled down keeping their aspect. 0 = keep the height. */
+  readonly maxHeight: number;
+  readonly audioCodec: AudioEncoder;
+  /** Audio bit rate for ffmpeg's -b:a, e.g. "128k". */
+  readonly audioBitrate: string;
+  readonly container: OutputContainer;
+}
+
+export interface TranscodeConfig {
+  /** Command name (looked up in PATH) or path of the ffmpeg binary (thumbnail, transcode). */
+  readonly ffmpeg: string;
+  /** Command name (looked up in PATH) or path of the ffprobe binary (probe). */
+  readonly ffprobe: string;
+  /** A transcode whose progress stops for this long is killed and retried. */
+  readonly stallTimeoutMs: number;
+  /** Profile name -> profile; always contains the built-ins unless replaced by name. */
+  readonly profiles: Readonly<Record<string, TranscodeProfile>>;
+}
+
+/** A named webhook target (`webhooks.<name>`), used by the webhook step's `options.webhook`. */
+export interface WebhookConfig {
+  /** https:// URL (http:// only with allowInsecure). */
+  readonly url: string;
+  /** File whose content (trimmed) is sent as a bearer token. Path or credential:NAME; "" = none. */
+  readonly tokenFile: string;
+  readonly allowInsecure: boolean;
+  readonly timeoutMs: number;
+  /** PEM CA bundle that verifies the server instead of the system CAs; "" = system CAs. */
+  readonly caFile: string;
+}
+
 export interface Config {
   /** Absolute. */
   readonly dataDir: string;
@@ -150,6 +192,8 @@ export interface Config {
   readonly schedules: SchedulesConfig;
   readonly logging: LoggingConfig;
   readonly api: ApiConfig;
+  readonly transcode: TranscodeConfig;
+  readonly webhooks: Readonly<Record<string, WebhookConfig>>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -286,6 +330,97 @@ const pipelinesSchema = z
   .transform((user): Record<string, PipelineConfig> => ({ ...structuredClone(BUILTIN_PIPELINES), ...user }));
 
 // ---------------------------------------------------------------------------------------------
+// Transcode profiles and webhooks
+// ---------------------------------------------------------------------------------------------
+
+export const ENCODER_PRESETS = [
+  "ultrafast",
+  "superfast",
+  "veryfast",
+  "faster",
+  "fast",
+  "medium",
+  "slow",
+  "slower",
+  "veryslow",
+] as const;
+
+/** Built-in transcode profiles; a user profile of the same name replaces one of these. */
+export const BUILTIN_PROFILES: Readonly<Record<string, TranscodeProfile>> = {
+  "web-720p": {
+    videoCodec: "libx264",
+    preset: "veryfast",
+    crf: 23,
+    maxHeight: 720,
+    audioCodec: "aac",
+    audioBitrate: "128k",
+    container: "mp4",
+  },
+  "archive-1080p": {
+    videoCodec: "libx264",
+    preset: "slow",
+    crf: 18,
+    maxHeight: 1080,
+    audioCodec: "aac",
+    audioBitrate: "192k",
+    container: "mp4",
+  },
+};
+
+const PROFILE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
+
+/** Keys a user profile leaves out take the values of the built-in `web-720p`. */
+const profileSchema = z.strictObject(
+  {
+    videoCodec: oneOf(["libx264", "libx265"], "libx264"),
+    preset: oneOf(ENCODER_PRESETS, "veryfast"),
+    crf: intBetween(0, 51, 23),
+    maxHeight: intBetween(0, 8640, 720),
+    audioCodec: oneOf(["aac", "libopus", "libmp3lame"], "aac"),
+    audioBitrate: pattern(/^[1-9][0-9]*k$/, 'an audio bit rate in kbit/s such as "128k"', "128k"),
+    container: oneOf(["mp4", "mov", "mkv"], "mp4"),
+  },
+  { error: "must be a transcode profile: a mapping like { preset: veryfast, crf: 23, maxHeight: 720 }" },
+);
+
+const profilesSchema = z
+  .record(z.string().regex(PROFILE_NAME, { error: "is not a valid profile name: use letters, digits, '_' and '-'" }), profileSchema, {
+    error: "must be a mapping of profile names to profiles",
+  })
+  .prefault({})
+  .transform((user): Record<string, TranscodeProfile> => ({ ...structuredClone(BUILTIN_PROFILES), ...user }));
+
+const WEBHOOK_URL_ERROR = "must be an https:// URL (http:// only with allowInsecure: true)";
+
+const webhookSchema = z
+  .strictObject(
+    {
+      url: z.string({ error: WEBHOOK_URL_ERROR }).min(1, { error: WEBHOOK_URL_ERROR }),
+      tokenFile: str(""),
+      allowInsecure: bool(false),
+      timeoutMs: ms(1, 10000),
+      caFile: str(""),
+    },
+    { error: "must be a webhook: a mapping like { url: https://..., tokenFile: PATH }" },
+  )
+  .superRefine((hook, ctx) => {
+    let url: URL | undefined;
+    try {
+      url = new URL(hook.url);
+    } catch {
+      url = undefined;
+    }
+    const ok = url !== undefined && (url.protocol === "https:" || (url.protocol === "http:" && hook.allowInsecure));
+    if (!ok) ctx.addIssue({ code: "custom", path: ["url"], message: WEBHOOK_URL_ERROR, input: hook.url });
+  });
+
+const webhooksSchema = z
+  .record(z.string().regex(PROFILE_NAME, { error: "is not a valid webhook name: use letters, digits, '_' and '-'" }), webhookSchema, {
+    error: "must be a mapping of webhook names to webhooks",
+  })
+  .default({});
+
+// ---------------------------------------------------------------------------------------------
 // The schema
 // ---------------------------------------------------------------------------------------------
 
@@ -381,6 +516,13 @@ export const configSchema = z.strictObject(
       maxPayloadBytes: intAtLeast(1, 1048576),
       requestTimeoutMs: ms(1, 5000),
     }),
+    transcode: section({
+      ffmpeg: nonEmpty("ffmpeg"),
+      ffprobe: nonEmpty("ffprobe"),
+      stallTimeoutMs: ms(100, 60000),
+      profiles: profilesSchema,
+    }),
+    webhooks: webhooksSchema,
   },
   { error: "must be a mapping of keys to values" },
 );

@@ -1,3 +1,15 @@
 export type { Step, StepContext, StepInput } from "./step.js";
 export { StepError, StepAbortedError, classify, isStepError } from "./errors.js";
-export { StepRegistry, defaultSteps } from "./registry.js";
+export { StepRegistry, defaultSteps, type PipelineSpec } from "./registry.js";
+export type { StepsConfig } from "./config.js";
+export { runProcess, runChecked, type RunOptions, type RunResult, type CheckedRunOptions } from "./process.js";
+export { writeAtomic, writeAtomicMany, cleanStaleTemps, tempPathFor, isTempName, commitTemp } from "./outputs.js";
+export { probeFile, type ProbeOutputs, type VideoInfo, type AudioInfo } from "./media.js";
+export { createProbeStep } from "./steps/probe.js";
+export { createThumbnailStep } from "./steps/thumbnail.js";
+export { createTranscodeStep, DEFAULT_PROFILE } from "./steps/transcode.js";
+export { createChecksumStep, sha256File } from "./steps/checksum.js";
+export { createWebhookStep } from "./steps/webhook.js";
+export { createExecStep } from "./steps/exec.js";
+export { noopStep } from "./steps/noop.js";
+export { sleepStep } from "./steps/sleep.js";

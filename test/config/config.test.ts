@@ -580,3 +580,72 @@ describe("printing", () => {
     });
   });
 });
+
+describe("transcode profiles and webhooks", () => {
+  test("defaults: the built-in profiles, ffmpeg from PATH, no webhooks", () => {
+    const config = defaultConfig(freshDir());
+    assert.equal(config.transcode.ffmpeg, "ffmpeg");
+    assert.equal(config.transcode.ffprobe, "ffprobe");
+    assert.equal(config.transcode.stallTimeoutMs, 60000);
+    assert.deepEqual(Object.keys(config.transcode.profiles).sort(), ["archive-1080p", "web-720p"]);
+    assert.deepEqual(config.transcode.profiles["web-720p"], {
+      videoCodec: "libx264",
+      preset: "veryfast",
+      crf: 23,
+      maxHeight: 720,
+      audioCodec: "aac",
+      audioBitrate: "128k",
+      container: "mp4",
+    });
+    assert.equal(config.transcode.profiles["archive-1080p"]?.preset, "slow");
+    assert.equal(config.transcode.profiles["archive-1080p"]?.crf, 18);
+    assert.deepEqual(config.webhooks, {});
+  });
+
+  test("user profiles merge over the built-ins by name; left-out keys take the web-720p values", () => {
+    const config = load("transcode:\n  profiles:\n    mobile: { maxHeight: 360, crf: 28 }\n    web-720p: { preset: fast }\n");
+    assert.deepEqual(Object.keys(config.transcode.profiles).sort(), ["archive-1080p", "mobile", "web-720p"]);
+    assert.equal(config.transcode.profiles.mobile?.maxHeight, 360);
+    assert.equal(config.transcode.profiles.mobile?.crf, 28);
+    assert.equal(config.transcode.profiles.mobile?.videoCodec, "libx264");
+    assert.equal(config.transcode.profiles["web-720p"]?.preset, "fast");
+    assert.equal(config.transcode.profiles["web-720p"]?.crf, 23);
+  });
+
+  test("bad profile values name the key", () => {
+    assertConfigError(() => load("transcode:\n  profiles:\n    mobile: { crf: 99 }\n"), {
+      keyPath: "transcode.profiles.mobile.crf",
+      reason: /^must be an integer between 0 and 51 \(got 99\)$/,
+    });
+    assertConfigError(() => load("transcode:\n  profiles:\n    mobile: { preset: turbo }\n"), {
+      keyPath: "transcode.profiles.mobile.preset",
+      reason: /must be one of "ultrafast"/,
+    });
+    assertConfigError(() => load("transcode:\n  profiles:\n    mobile: { audioBitrate: 128 }\n"), {
+      keyPath: "transcode.profiles.mobile.audioBitrate",
+      reason: /must be an audio bit rate/,
+    });
+    assertConfigError(() => load("transcode:\n  profiles:\n    mobile: { height: 360 }\n"), {
+      keyPath: "transcode.profiles.mobile.height",
+      reason: /unknown key/,
+    });
+  });
+
+  test("webhooks: https, or http with allowInsecure; defaults filled in", () => {
+    const config = load("webhooks:\n  catalog: { url: https://catalog.internal/hook, tokenFile: credential:catalog }\n  local: { url: http://127.0.0.1:9/x, allowInsecure: true }\n");
+    assert.deepEqual(config.webhooks.catalog, {
+      url: "https://catalog.internal/hook",
+      tokenFile: "credential:catalog",
+      allowInsecure: false,
+      timeoutMs: 10000,
+      caFile: "",
+    });
+    assert.equal(config.webhooks.local?.allowInsecure, true);
+    assertConfigError(() => load("webhooks:\n  catalog: { url: http://catalog.internal/hook }\n"), {
+      keyPath: "webhooks.catalog.url",
+      reason: /must be an https:\/\/ URL \(http:\/\/ only with allowInsecure: true\)/,
+    });
+    assertConfigError(() => load("webhooks:\n  catalog: { tokenFile: /t }\n"), { keyPath: "webhooks.catalog.url" });
+    assertConfigError(() => load("webhooks:\n  catalog: { url: https://x, timeoutMs: 0 }\n"), { keyPath: "webhooks.catalog.timeoutMs" });
+  });
+});
