@@ -1,6 +1,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { isDaemonUnavailable, type Request, type Verb } from "../api/index.js";
 import { loadConfig, type Config } from "../config/index.js";
+import { StepRegistry } from "../pipeline/index.js";
 import type { Logger } from "../shared/logger.js";
 import { openDatabase, VideoStore } from "../store/index.js";
 
@@ -23,7 +24,12 @@ export class CliContext {
   }
 
   get config(): Config {
-    this.#config ??= loadConfig({ file: this.#options.config, env: this.env, cwd: this.cwd });
+    if (!this.#config) {
+      const config = loadConfig({ file: this.#options.config, env: this.env, cwd: this.cwd });
+      // Unknown step kinds and bad step options are config errors too (exit 78), for every command.
+      StepRegistry.fromConfig(config).validatePipelines(config.pipelines);
+      this.#config = config;
+    }
     return this.#config;
   }
 

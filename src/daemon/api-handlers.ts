@@ -6,6 +6,7 @@ import { enqueueVideos, isInputError } from "../intake/index.js";
 import { isConcurrencyError, type VideoStore } from "../store/index.js";
 import type { CommandBatcher } from "./command-batcher.js";
 import type { StoreReporter } from "./store-reporter.js";
+import type { ProgressTick } from "../workers/index.js";
 
 export interface HandlerDeps {
   readonly config: Config;
@@ -13,6 +14,8 @@ export interface HandlerDeps {
   readonly batcher: CommandBatcher;
   readonly reporter: StoreReporter;
   readonly status: () => Promise<unknown>;
+  /** Latest progress tick of a running video (not in the event store). */
+  readonly progress: (videoId: string) => ProgressTick | undefined;
 }
 
 /** The daemon's side of each API verb. Writes go through the batcher so their hooks run. */
@@ -39,7 +42,8 @@ export function apiHandlers(d: HandlerDeps): Handlers {
     show: (req) => {
       const video = d.store.get(req.id);
       if (!video) throw new ApiError("not_found", `no video with id ${req.id}`);
-      return { ...videoJson(video), timeline: d.store.timeline(req.id).map(eventJson) };
+      const tick = video.state === "running" ? d.progress(req.id) : undefined;
+      return { ...videoJson(video), progress: tick ? { step: tick.step, percent: tick.percent, at: tick.at } : null, timeline: d.store.timeline(req.id).map(eventJson) };
     },
     cancel: (req) => command(req.id, { type: "CancelVideo", reason: req.reason ?? "cancelled by operator" }),
     retry: (req) => command(req.id, { type: "RetryVideo" }),

@@ -7,7 +7,7 @@ import { DISPATCHING_EVENTS, LANES, type VideoEventType } from "../domain/index.
 import { StepRegistry } from "../pipeline/index.js";
 import type { Logger } from "../shared/logger.js";
 import { openDatabase, VideoStore, type BatchItemResult, type Database } from "../store/index.js";
-import { WorkerPool } from "../workers/index.js";
+import { parseTick, ProgressBoard, ProgressPublisher, WorkerPool } from "../workers/index.js";
 import { apiHandlers, classifyApiError } from "./api-handlers.js";
 import { CommandBatcher } from "./command-batcher.js";
 import { startNats, type NatsHandle } from "./nats-setup.js";
@@ -43,6 +43,9 @@ export class Daemon {
   readonly #api: ApiServer;
   readonly #events: NatsEventBus;
   #cancelSub?: Subscription;
+  #progressSub?: Subscription;
+  /** Latest progress tick of every running video, from this node's workers and remote ones. */
+  readonly progress = new ProgressBoard();
   #stopping?: Promise<void>;
 
   private constructor(parts: {
@@ -66,6 +69,7 @@ export class Daemon {
     this.#events = new NatsEventBus(nats.nc, this.subjects);
     const batcher = new CommandBatcher(store, (results) => this.#afterCommit(results));
     const reporter = new StoreReporter(batcher, config.workers.backoff);
+    const ticks = new ProgressPublisher(nats.nc, this.subjects);
     this.#relay = new OutboxRelay(store, queue, { batchSize: 1000, pollMs: config.nats.outboxPollMs, logger: log.child({ component: "relay" }) });
     this.pool = parts.workers
       ? new WorkerPool({
@@ -82,6 +86,8 @@ export class Daemon {
           outputDir: config.outputDir,
           heartbeatMs: config.workers.heartbeatMs,
           logger: log.child({ component: "worker" }),
+          onProgress: (videoId, step, percent, detail) => ticks.publish(videoId, step, percent, detail),
+          onJobSettled: (videoId) => ticks.forget(videoId),
         })
       : null;
     this.#reconciler = new Reconciler(store, queue, {
@@ -90,7 +96,7 @@ export class Daemon {
       runningHere: () => new Set(this.pool?.running().map((r) => r.videoId) ?? []),
       onRepublish: () => this.#relay.wake(),
     });
-    this.#api = new ApiServer(nats.nc, apiHandlers({ config, store, batcher, reporter, status: () => this.status() }), {
+    this.#api = new ApiServer(nats.nc, apiHandlers({ config, store, batcher, reporter, status: () => this.status(), progress: (id) => this.progress.get(id) }), {
       subjects: this.subjects,
       maxPayloadBytes: config.api.maxPayloadBytes,
       logger: log.child({ component: "api" }),
@@ -100,6 +106,8 @@ export class Daemon {
 
   static async start(options: DaemonOptions): Promise<Daemon> {
     const { config, logger } = options;
+    // Unknown step kinds or bad step options stop the daemon before it touches anything (exit 78).
+    (options.steps ?? StepRegistry.fromConfig(config)).validatePipelines(config.pipelines);
     mkdirSync(config.dataDir, { recursive: true });
     const db = await openDatabase({ file: config.database.file, synchronous: config.database.synchronous, busyTimeoutMs: config.database.busyTimeoutMs });
     let nats: NatsHandle | undefined;
@@ -113,7 +121,8 @@ export class Daemon {
         duplicateWindowMs: config.nats.duplicateWindowMs,
       });
       await queue.ensure();
-      const daemon = new Daemon({ config, log: logger, db, store: new VideoStore(db), nats, queue, steps: options.steps ?? new StepRegistry(), workers: options.workers ?? true });
+      const steps = options.steps ?? StepRegistry.fromConfig(config);
+      const daemon = new Daemon({ config, log: logger, db, store: new VideoStore(db), nats, queue, steps, workers: options.workers ?? true });
       await daemon.#start();
       return daemon;
     } catch (err) {
@@ -134,6 +143,12 @@ export class Daemon {
       callback: (_err, msg) => {
         const videoId = new TextDecoder().decode(msg.data);
         if (this.pool?.cancel(videoId, "cancelled")) this.#log.info({ videoId }, "running job cancelled");
+      },
+    });
+    this.#progressSub = this.#nats.nc.subscribe(this.subjects.progress("*"), {
+      callback: (_err, msg) => {
+        const tick = parseTick(msg.data);
+        if (tick) this.progress.record(tick);
       },
     });
     this.pool?.start();
@@ -163,6 +178,7 @@ export class Daemon {
       for (const e of r.events) {
         const type = e.type as VideoEventType;
         if (DISPATCHING_EVENTS.has(type)) dispatched = true;
+        if (type !== "AttemptStarted" && type !== "StepCompleted" && type !== "PriorityChanged") this.progress.clear(r.videoId);
         if (type === "VideoCancelled") this.#nats.nc.publish(this.subjects.cancel, new TextEncoder().encode(r.videoId));
         this.#events.publish({ eventId: e.eventId, videoId: e.streamId, type: e.type, version: e.streamVersion, position: e.position, recordedAt: e.recordedAt, data: e.data });
       }
@@ -193,7 +209,12 @@ export class Daemon {
       inFlight: counts.byState.running,
       states: counts.byState,
       total: counts.total,
-      workers: { size: this.pool?.size ?? 0, busy: this.pool?.busy ?? 0, running: this.pool?.running() ?? [] },
+      workers: {
+        size: this.pool?.size ?? 0,
+        busy: this.pool?.busy ?? 0,
+        running: (this.pool?.running() ?? []).map((r) => ({ ...r, percent: this.progress.get(r.videoId)?.percent ?? null })),
+      },
+      progress: this.progress.all(),
       nats,
       database: db,
     };
@@ -222,7 +243,10 @@ export class Daemon {
     log.info({ deadlineMs: this.config.workers.shutdownDeadlineMs }, "shutting down: finishing running jobs");
     await step("workers", () => this.pool?.close(this.config.workers.shutdownDeadlineMs));
     await step("api", () => this.#api.stop());
-    await step("cancel subscription", () => this.#cancelSub?.unsubscribe());
+    await step("subscriptions", () => {
+      this.#cancelSub?.unsubscribe();
+      this.#progressSub?.unsubscribe();
+    });
     await step("reconciler", () => this.#reconciler.stop());
     // Give the batcher's last turn a chance to commit and the relay to publish what it woke for.
     await new Promise((r) => setImmediate(r));

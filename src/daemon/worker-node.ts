@@ -5,7 +5,7 @@ import type { Config } from "../config/index.js";
 import { LANES } from "../domain/index.js";
 import { StepRegistry } from "../pipeline/index.js";
 import type { Logger } from "../shared/logger.js";
-import { NatsReporter, WorkerPool } from "../workers/index.js";
+import { NatsReporter, ProgressPublisher, WorkerPool } from "../workers/index.js";
 import { connectOptions, locateNats } from "./nats-setup.js";
 
 /**
@@ -24,7 +24,8 @@ export class WorkerNode {
     this.#close = close;
   }
 
-  static async start(config: Config, logger: Logger, steps = new StepRegistry()): Promise<WorkerNode> {
+  static async start(config: Config, logger: Logger, steps = StepRegistry.fromConfig(config)): Promise<WorkerNode> {
+    steps.validatePipelines(config.pipelines);
     const servers = await locateNats(config);
     if (!servers) {
       throw new NatsUnavailableError([], "no NATS to join: set nats.servers, or start the daemon (`vqd start`) whose embedded server this worker can use");
@@ -38,6 +39,7 @@ export class WorkerNode {
       maxDeliver: config.nats.maxDeliver,
       duplicateWindowMs: config.nats.duplicateWindowMs,
     });
+    const ticks = new ProgressPublisher(nc, subj);
     const pool = new WorkerPool({
       count: config.workers.count,
       puller: new PriorityPuller(queue, {
@@ -52,6 +54,8 @@ export class WorkerNode {
       outputDir: config.outputDir,
       heartbeatMs: config.workers.heartbeatMs,
       logger: logger.child({ component: "worker" }),
+      onProgress: (videoId, step, percent, detail) => ticks.publish(videoId, step, percent, detail),
+      onJobSettled: (videoId) => ticks.forget(videoId),
     });
     const cancelSub: Subscription = nc.subscribe(subj.cancel, {
       callback: (_err, msg) => {

@@ -12,12 +12,12 @@ export function registerShow({ program, action }: CommandHost): void {
     .option("--json", "print JSON")
     .action(
       action(async (ctx, id: string, opts: { json?: boolean }) => {
-        const { result: found } = await ctx.viaDaemon<"show", (VideoJson & { timeline: EventJson[] }) | null>("show", { id }, (store) => {
+        const { result: found } = await ctx.viaDaemon<"show", (VideoJson & { timeline: EventJson[]; progress?: { step: string; percent: number; at: string } | null }) | null>("show", { id }, (store) => {
           const video = store.get(id);
           return video ? { ...videoJson(video), timeline: store.timeline(id).map(eventJson) } : null;
         });
         if (!found) throw new ApiReplyError("show", "not_found", `no video with id ${id}`);
-        const { timeline, ...video } = found;
+        const { timeline, progress, ...video } = found;
         if (opts.json) {
           printJson(found);
           return EXIT.ok;
@@ -31,6 +31,7 @@ export function registerShow({ program, action }: CommandHost): void {
             ["pipeline", `${video.pipeline} (${video.steps.join(" -> ")})`],
             ["path", video.path],
             ["progress", `${video.nextStep}/${video.steps.length} steps${step && video.state !== "completed" ? `, next: ${step}` : ""}`],
+            ["running", progress ? `${progress.step} ${progress.percent}%` : null],
             ["attempts", `${video.attempts}/${video.maxAttempts}`],
             ["last error", video.lastError ? `${video.lastError.step}: ${video.lastError.message}` : null],
             ["retry at", video.notBefore],

@@ -11,7 +11,7 @@ interface StatusJson {
   inFlight: number;
   states: Record<VideoState, number>;
   total: number;
-  workers?: { size: number; busy: number; running: { videoId: string; step: string | null }[] };
+  workers?: { size: number; busy: number; running: { videoId: string; step: string | null; percent?: number | null }[] };
   nats?: { ok: boolean; server?: string; embedded?: boolean; reconnects?: number; error?: string; lanes?: Record<Lane, { waiting: number; inFlight: number }> };
   database: { ok: boolean; file?: string; error?: string };
 }
@@ -41,7 +41,7 @@ export function registerStatus({ program, action }: CommandHost): void {
         ];
         if (status.workers) {
           pairs.push(["workers", `${status.workers.busy} busy, ${status.workers.size - status.workers.busy} idle`]);
-          for (const r of status.workers.running) pairs.push(["  running", `${r.videoId} (${r.step ?? "starting"})`]);
+          for (const r of status.workers.running) pairs.push(["  running", `${r.videoId} (${r.step ?? "starting"}${typeof r.percent === "number" ? ` ${r.percent}%` : ""})`]);
         }
         if (status.nats) pairs.push(["nats", status.nats.ok ? `ok ${status.nats.server}${status.nats.embedded ? " (embedded)" : ""}, ${status.nats.reconnects} reconnects` : `FAIL ${status.nats.error}`]);
         pairs.push(["database", status.database.ok ? `ok ${status.database.file}` : `FAIL ${status.database.error}`]);
