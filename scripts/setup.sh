@@ -10,6 +10,8 @@ command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
 { command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1; } || need+=(ffmpeg)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v socat >/dev/null 2>&1 || need+=(socat)
+command -v python3 >/dev/null 2>&1 || need+=(python3) # test/systemd: the sd_notify socket listener
+command -v openssl >/dev/null 2>&1 || need+=(openssl) # test/security: a CA and a server certificate
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -1,5 +1,6 @@
-import type { NatsConnection } from "@nats-io/transport-node";
+import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
 import type { Subjects } from "../bus/index.js";
+import type { ParentRef, Telemetry, TraceSpan } from "../telemetry/types.js";
 import type { ErrorCode, Reply, Request, Verb } from "./protocol.js";
 
 /** The daemon answered with an error. */
@@ -29,17 +30,43 @@ export class ApiClient {
   readonly #nc: NatsConnection;
   readonly #subjects: Subjects;
   readonly #timeoutMs: number;
+  readonly #tel: Telemetry | undefined;
 
-  constructor(nc: NatsConnection, subjects: Subjects, timeoutMs: number) {
+  /** With telemetry, each call is a CLIENT span whose context travels in the request's headers. */
+  constructor(nc: NatsConnection, subjects: Subjects, timeoutMs: number, telemetry?: Telemetry) {
     this.#nc = nc;
     this.#subjects = subjects;
     this.#timeoutMs = timeoutMs;
+    this.#tel = telemetry;
   }
 
-  async call<V extends Verb, T = unknown>(verb: V, request: Request<V>, timeoutMs = this.#timeoutMs): Promise<T> {
+  async call<V extends Verb, T = unknown>(verb: V, request: Request<V>, timeoutMs = this.#timeoutMs, parent?: ParentRef): Promise<T> {
+    const subject = this.#subjects.api(verb);
+    const span = this.#tel?.span(`request ${subject}`, {
+      kind: "client",
+      parent,
+      attributes: { "messaging.system": "nats", "messaging.destination.name": subject, "messaging.operation": "publish", "messaging.operation.type": "send", "vq.api.verb": verb },
+    });
+    try {
+      return await this.#call<T>(verb, subject, request, timeoutMs, span);
+    } catch (err) {
+      span?.fail(err);
+      throw err;
+    } finally {
+      span?.end();
+    }
+  }
+
+  async #call<T>(verb: Verb, subject: string, request: unknown, timeoutMs: number, span: TraceSpan | undefined): Promise<T> {
     let data: Uint8Array;
     try {
-      const msg = await this.#nc.request(this.#subjects.api(verb), new TextEncoder().encode(JSON.stringify(request)), { timeout: timeoutMs });
+      let headers: ReturnType<typeof natsHeaders> | undefined;
+      if (span?.traceparent()) {
+        // Sampled or not, the context travels: the daemon records the request only if it was.
+        headers = natsHeaders();
+        span.inject(headers);
+      }
+      const msg = await this.#nc.request(subject, new TextEncoder().encode(JSON.stringify(request)), headers ? { timeout: timeoutMs, headers } : { timeout: timeoutMs });
       data = msg.data;
     } catch (err) {
       const text = String((err as Error).message ?? err);

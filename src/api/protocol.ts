@@ -35,6 +35,8 @@ export const requests = {
   cancel: z.strictObject({ id, reason: z.string().max(1000).optional() }),
   retry: z.strictObject({ id }),
   priority: z.strictObject({ id, lane }),
+  /** A memory snapshot of the daemon, stored and sent as metrics; heap: also a .heapsnapshot file. */
+  snapshot: z.strictObject({ kind: z.literal("memory"), heap: z.boolean().optional() }),
   /** Remote workers' reports: the daemon stores them before the worker acks the job. */
   report: z.discriminatedUnion("kind", [
     z.strictObject({

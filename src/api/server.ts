@@ -1,9 +1,16 @@
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Subjects } from "../bus/index.js";
 import type { Logger } from "../shared/logger.js";
+import { NOOP_SPAN } from "../telemetry/facade.js";
+import type { Telemetry, TraceSpan } from "../telemetry/types.js";
 import { describeIssues, requests, VERBS, type ErrorCode, type Reply, type Request, type Verb } from "./protocol.js";
 
-export type Handlers = { [V in Verb]: (request: Request<V>) => Promise<unknown> | unknown };
+/** What a handler knows about the request besides its body: the SERVER span it runs in. */
+export interface ApiCall {
+  readonly span: TraceSpan;
+}
+
+export type Handlers = { [V in Verb]: (request: Request<V>, call: ApiCall) => Promise<unknown> | unknown };
 
 /** An error a handler throws to choose the reply's code (anything else is "internal"). */
 export class ApiError extends Error {
@@ -21,6 +28,8 @@ export interface ApiServerOptions {
   readonly logger: Logger;
   /** Maps domain/input errors to reply codes; returns null for unexpected errors. */
   readonly classify: (err: unknown) => ErrorCode | null;
+  /** Each request is a SERVER span, continuing the trace its headers carry. */
+  readonly telemetry?: Telemetry;
 }
 
 /**
@@ -49,12 +58,23 @@ export class ApiServer {
         }
         if (!msg.reply) return;
         const verb = msg.subject.slice(prefix.length);
-        void this.#handle(verb, msg.data).then((reply) => {
+        const known = (VERBS as string[]).includes(verb);
+        const span = this.#o.telemetry
+          ? this.#o.telemetry.span(`process ${known ? msg.subject : this.#o.subjects.apiWildcard}`, {
+              kind: "server",
+              parent: msg.headers?.get("traceparent") || undefined,
+              attributes: { "messaging.system": "nats", "messaging.destination.name": msg.subject, "messaging.operation": "process", "messaging.operation.type": "process", "vq.api.verb": known ? verb : undefined },
+            })
+          : NOOP_SPAN;
+        void this.#handle(verb, msg.data, span).then((reply) => {
+          if (!reply.ok) span.setAttribute("vq.api.error", reply.error.code);
+          if (!reply.ok && reply.error.code === "internal") span.fail(new Error(reply.error.message));
           try {
             msg.respond(new TextEncoder().encode(JSON.stringify(reply)));
           } catch (e) {
             this.#o.logger.warn({ verb, err: (e as Error).message }, "could not send api reply");
           }
+          span.end();
         });
       },
     });
@@ -66,7 +86,7 @@ export class ApiServer {
     this.#sub = undefined;
   }
 
-  async #handle(verb: string, data: Uint8Array): Promise<Reply> {
+  async #handle(verb: string, data: Uint8Array, span: TraceSpan): Promise<Reply> {
     const fail = (code: ErrorCode, message: string): Reply => ({ ok: false, error: { code, message } });
     if (!(VERBS as string[]).includes(verb)) return fail("unknown_verb", `unknown verb ${JSON.stringify(verb)} (known: ${VERBS.join(", ")})`);
     if (data.length > this.#o.maxPayloadBytes) {
@@ -81,8 +101,8 @@ export class ApiServer {
     const parsed = requests[verb as Verb].safeParse(body);
     if (!parsed.success) return fail("bad_request", `invalid ${verb} request: ${describeIssues(parsed.error)}`);
     try {
-      const handler = this.#handlers[verb as Verb] as (r: unknown) => Promise<unknown> | unknown;
-      return { ok: true, result: await handler(parsed.data) };
+      const handler = this.#handlers[verb as Verb] as (r: unknown, call: ApiCall) => Promise<unknown> | unknown;
+      return { ok: true, result: await handler(parsed.data, { span }) };
     } catch (err) {
       if (err instanceof ApiError) return fail(err.code, err.message);
       const code = this.#o.classify(err);

@@ -14,9 +14,9 @@ export class NatsUnavailableError extends Error {
   constructor(servers: readonly string[], message?: string, options?: ErrorOptions) {
     const cause = options?.cause;
     const why = cause instanceof Error ? cause.message : cause !== undefined ? String(cause) : "unknown reason";
-    super(message ?? `cannot connect to NATS at ${servers.join(", ")}: ${why}`, options);
+    super(message ?? `cannot connect to NATS at ${servers.map(redactUrl).join(", ")}: ${why}`, options);
     this.name = "NatsUnavailableError";
-    this.servers = [...servers];
+    this.servers = servers.map(redactUrl);
   }
 }
 
@@ -33,7 +33,7 @@ export class NatsAuthError extends NatsUnavailableError {
     const why = cause instanceof Error ? cause.message : String(cause ?? "authorization violation");
     super(
       servers,
-      `NATS at ${servers.join(", ")} rejected the connection (auth: ${method}): ${why}; ` +
+      `NATS at ${servers.map(redactUrl).join(", ")} rejected the connection (auth: ${method}): ${why}; ` +
         `check nats.token / nats.user / nats.pass / nats.credsFile / nats.nkeySeedFile`,
       options,
     );
@@ -76,3 +76,10 @@ export const isNatsUnavailable = (e: unknown): e is NatsUnavailableError => e in
 export const isNatsAuthError = (e: unknown): e is NatsAuthError => e instanceof NatsAuthError;
 export const isNatsServerNotFound = (e: unknown): e is NatsServerNotFoundError => e instanceof NatsServerNotFoundError;
 export const isNatsServerStartError = (e: unknown): e is NatsServerStartError => e instanceof NatsServerStartError;
+
+/** `nats://user:secret@host:4222` -> `nats://user:[redacted]@host:4222`: server lists may carry credentials. */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^/@:]*)(:[^/@]*)?@/i, (_m, scheme: string, user: string, pass?: string) =>
+    pass ? `${scheme}${user}:[redacted]@` : `${scheme}[redacted]@`,
+  );
+}

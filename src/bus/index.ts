@@ -27,6 +27,7 @@ export {
   JetStreamJobQueue,
   decodeJob,
   encodeJob,
+  isStreamMissing,
   type JobMessage,
   type JobQueueOptions,
   type JobToPublish,

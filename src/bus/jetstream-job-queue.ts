@@ -70,7 +70,9 @@ export class JetStreamJobQueue {
   readonly #js: JetStreamClient;
   readonly #options: JobQueueOptions;
   #jsm?: JetStreamManager;
+  #ensuring?: Promise<void>;
   readonly #consumers = new Map<Lane, Consumer>();
+  readonly #recreated = new Set<() => void>();
 
   constructor(nc: NatsConnection, options: JobQueueOptions) {
     this.#nc = nc;
@@ -93,9 +95,29 @@ export class JetStreamJobQueue {
 
   /**
    * Creates or updates the stream and the three lane consumers. Safe to call on every start and
-   * from several processes at once. Uses only what nats-server 2.9 offers (one filter per consumer).
+   * from several processes at once (concurrent calls in one process share one pass), and again
+   * whenever the stream turns out to be missing (a wiped nats-server store). Uses only what
+   * nats-server 2.9 offers (one filter per consumer).
    */
-  async ensure(): Promise<void> {
+  ensure(): Promise<void> {
+    this.#ensuring ??= this.#ensure().finally(() => {
+      this.#ensuring = undefined;
+    });
+    return this.#ensuring;
+  }
+
+  /**
+   * Calls fn each time ensure() had to create the stream or a consumer. A pull request sent while
+   * its consumer was missing is never answered, not even once the consumer exists again: pullers
+   * restart theirs. Returns the unsubscribe function.
+   */
+  onRecreated(fn: () => void): () => void {
+    this.#recreated.add(fn);
+    return () => this.#recreated.delete(fn);
+  }
+
+  async #ensure(): Promise<void> {
+    let created = false;
     const jsm = await this.#manager();
     const { stream, subjects } = this.#options;
     const config: Partial<StreamConfig> = {
@@ -111,6 +133,7 @@ export class JetStreamJobQueue {
       if (!isNotFound(err)) throw err;
       try {
         await jsm.streams.add({ name: stream, ...config });
+        created = true;
       } catch (addErr) {
         // Another process created it between our info and add.
         if (!/already in use|exists/i.test((addErr as Error).message)) throw addErr;
@@ -139,9 +162,11 @@ export class JetStreamJobQueue {
       } catch (err) {
         if (!isNotFound(err)) throw err;
         await jsm.consumers.add(stream, cfg);
+        created = true;
       }
       this.#consumers.delete(lane);
     }
+    if (created) for (const fn of this.#recreated) fn();
   }
 
   /**
@@ -231,6 +256,9 @@ export function wrapMessage(m: JsMsg, job: JobMessage): ReceivedJob {
     working: () => m.working(),
   };
 }
+
+/** The stream or a lane consumer does not exist (any more): ensure() recreates them. */
+export const isStreamMissing = (err: unknown): boolean => isNotFound(err);
 
 function isNotFound(err: unknown): boolean {
   const e = err as { code?: unknown; api_error?: { err_code?: number }; message?: string };

@@ -16,9 +16,22 @@ export interface PullerOptions {
 }
 
 /**
+ * How long a free worker waits for a higher lane that the server says has messages (they are on
+ * their way in the lane's pull) before it takes a lower lane's message instead. Only a stale
+ * count waits this long (another node took those messages); normally they arrive in a round trip.
+ */
+const HOLD_FOR_HIGHER_LANE_MS = 200;
+
+/**
  * Strict priority between lanes, FIFO within a lane. JetStream has no per-message priority, so
  * each lane has its own consumer; this keeps one long-poll pull open per lane and hands a worker
  * the oldest message of the highest lane that has one. Idle, it waits on the pulls: no timers.
+ *
+ * A lane whose local buffer is empty may still have messages on the server (the next pull is in
+ * flight, or the first pulls after start have not answered yet). Each delivered message says how
+ * many more its consumer holds (`info.pending`), and each lane reads its consumer's count when
+ * its loop starts; while a higher lane is known to (or may) have more, a lower lane's message is
+ * not handed out, for at most HOLD_FOR_HIGHER_LANE_MS.
  */
 export class PriorityPuller {
   readonly #queue: JetStreamJobQueue;
@@ -29,7 +42,11 @@ export class PriorityPuller {
   readonly #takers: ((job: ReceivedJob | null) => void)[] = [];
   readonly #fetches = new Set<ConsumerMessages>();
   readonly #loops: Promise<void>[] = [];
+  /** Messages the server holds for each lane beyond those delivered; absent = not known yet. */
+  readonly #serverPending = new Map<Lane, number>();
+  #hold: NodeJS.Timeout | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
+  #offRecreated: (() => void) | undefined;
   #stopped = false;
   #started = false;
 
@@ -43,6 +60,10 @@ export class PriorityPuller {
   start(): void {
     if (this.#started) return;
     this.#started = true;
+    // Pulls left waiting on a stream that was recreated would never be answered: pull again.
+    this.#offRecreated = this.#queue.onRecreated(() => {
+      for (const f of this.#fetches) f.stop();
+    });
     for (const lane of this.#opts.lanes) this.#loops.push(this.#pullLoop(lane));
   }
 
@@ -63,25 +84,61 @@ export class PriorityPuller {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    this.#offRecreated?.();
     for (const f of this.#fetches) f.stop();
     for (const wake of this.#roomWaiters.values()) wake();
     for (const t of this.#takers.splice(0)) t(null);
+    clearTimeout(this.#hold);
+    this.#hold = undefined;
     for (const b of this.#buffers.values()) for (const job of b.splice(0)) job.nak();
     this.#syncHeartbeat();
     await Promise.allSettled(this.#loops);
   }
 
   #shift(): ReceivedJob | undefined {
+    const waitingFor: Lane[] = [];
     for (const lane of this.#opts.lanes) {
       const b = this.#buffers.get(lane);
       if (b && b.length > 0) {
+        if (waitingFor.length > 0) {
+          this.#holdFor(waitingFor);
+          return undefined;
+        }
         const job = b.shift();
         this.#roomWaiters.get(lane)?.();
         this.#syncHeartbeat();
         return job;
       }
+      if ((this.#serverPending.get(lane) ?? 1) > 0) waitingFor.push(lane);
     }
     return undefined;
+  }
+
+  /** A lower lane's message waits for higher lanes that should deliver soon; not for long. */
+  #holdFor(lanes: readonly Lane[]): void {
+    if (this.#hold) return;
+    this.#hold = setTimeout(() => {
+      this.#hold = undefined;
+      for (const lane of lanes) if ((this.#serverPending.get(lane) ?? 1) > 0) this.#serverPending.set(lane, 0);
+      this.#dispatch();
+    }, HOLD_FOR_HIGHER_LANE_MS);
+  }
+
+  /** Hands buffered messages to waiting workers, by priority. */
+  #dispatch(): void {
+    while (this.#takers.length > 0) {
+      const job = this.#shift();
+      if (!job) return;
+      (this.#takers.shift() as (job: ReceivedJob | null) => void)(job);
+    }
+  }
+
+  #learnPending(lane: Lane, pending: number): void {
+    this.#serverPending.set(lane, pending);
+    if (pending === 0 && this.#hold && ![...this.#serverPending.values()].some((n) => n > 0)) {
+      clearTimeout(this.#hold);
+      this.#hold = undefined;
+    }
   }
 
   #deliver(lane: Lane, job: ReceivedJob): void {
@@ -89,12 +146,8 @@ export class PriorityPuller {
       job.nak();
       return;
     }
-    const taker = this.#takers.shift();
-    if (taker) {
-      taker(job);
-      return;
-    }
     this.#buffers.get(lane)?.push(job);
+    this.#dispatch();
     this.#syncHeartbeat();
   }
 
@@ -118,13 +171,21 @@ export class PriorityPuller {
       let fetch: ConsumerMessages | undefined;
       try {
         const consumer = await this.#queue.consumer(lane);
+        if (!this.#serverPending.has(lane)) {
+          this.#learnPending(lane, (await consumer.info()).num_pending);
+          this.#dispatch();
+        }
         fetch = await consumer.fetch({ max_messages: room, expires: this.#opts.expiresMs ?? 30_000 });
         this.#fetches.add(fetch);
+        // stop() may have run while this pull was being created: it would wait out its expiry.
+        if (this.#stopped) fetch.stop();
         for await (const m of fetch) {
+          this.#learnPending(lane, m.info.pending);
           const job = decodeJob(m.data);
           if (!job) {
             this.#log.warn({ lane, seq: m.seq, subject: m.subject }, "dropping a message that is not a vqd job");
             m.term();
+            this.#dispatch();
             continue;
           }
           this.#deliver(lane, wrapMessage(m, job));

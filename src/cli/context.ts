@@ -4,6 +4,7 @@ import { loadConfig, type Config } from "../config/index.js";
 import { StepRegistry } from "../pipeline/index.js";
 import type { Logger } from "../shared/logger.js";
 import { openDatabase, VideoStore } from "../store/index.js";
+import type { Telemetry, TelemetryRole, TraceSpan } from "../telemetry/index.js";
 
 export interface GlobalOptions {
   readonly config?: string;
@@ -16,6 +17,9 @@ export class CliContext {
   readonly cwd: string;
   #config?: Config;
   #nc?: NatsConnection | null;
+  #telemetry?: Promise<Telemetry>;
+  /** The span this command's requests to the daemon hang under (set by commands that trace their work). */
+  traceParent?: TraceSpan;
 
   constructor(options: GlobalOptions, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()) {
     this.#options = options;
@@ -40,6 +44,25 @@ export class CliContext {
   }
 
   /**
+   * The telemetry of a CLI command (exports only when telemetry is configured; warnings go to
+   * stderr so they never mix with the command's output). Made on first use; close() flushes it.
+   */
+  telemetry(): Promise<Telemetry> {
+    this.#telemetry ??= (async () => {
+      const [{ setupTelemetry }, { createLogger }] = await Promise.all([import("../telemetry/index.js"), import("../shared/logger.js")]);
+      const logger = createLogger({ level: "warn", format: this.config.logging.format, destination: process.stderr });
+      return setupTelemetry(this.config, { role: "cli", logger, env: this.env });
+    })();
+    return this.#telemetry;
+  }
+
+  /** The telemetry of `vqd start` / `vqd worker`: set up before the service's modules load; the service shuts it down. */
+  async serviceTelemetry(role: TelemetryRole): Promise<Telemetry> {
+    const { setupTelemetry } = await import("../telemetry/index.js");
+    return setupTelemetry(this.config, { role, logger: await this.logger(), env: this.env });
+  }
+
+  /**
    * Asks the running daemon over NATS; when no daemon answers (or its NATS is down), runs
    * `fallback` against the store instead. Returns which one answered.
    */
@@ -48,8 +71,9 @@ export class CliContext {
     if (nc) {
       try {
         const [{ ApiClient }, { subjects }] = await Promise.all([import("../api/index.js"), import("../bus/index.js")]);
-        const api = new ApiClient(nc, subjects(this.config.nats.subjectPrefix), this.config.api.requestTimeoutMs);
-        return { result: await api.call<V, T>(verb, request), daemon: true };
+        const telemetry = this.#telemetry ? await this.#telemetry : undefined;
+        const api = new ApiClient(nc, subjects(this.config.nats.subjectPrefix), this.config.api.requestTimeoutMs, telemetry);
+        return { result: await api.call<V, T>(verb, request, undefined, this.traceParent), daemon: true };
       } catch (err) {
         if (!isDaemonUnavailable(err)) throw err;
       }
@@ -76,6 +100,8 @@ export class CliContext {
   /** Closes the NATS connection if one was opened. */
   async close(): Promise<void> {
     if (this.#nc) await this.#nc.close();
+    // Bounded: a collector that does not answer delays the command by at most this much.
+    if (this.#telemetry) await (await this.#telemetry).shutdown(2500);
   }
 
   /** Opens the store for the length of fn and always closes it. */

@@ -53,6 +53,9 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
   registerControl(host);
   registerProjections(host);
   registerConfig(host);
+  (await import("./commands/doctor.js")).registerDoctor(host);
+  (await import("./commands/profile.js")).registerProfile(host);
+  (await import("./commands/snapshot.js")).registerSnapshot(host);
 
   try {
     await program.parseAsync(argv as string[], { from: "user" });

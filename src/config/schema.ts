@@ -104,8 +104,25 @@ export interface PipelineConfig {
 export interface TelemetryConfig {
   readonly enabled: boolean;
   readonly serviceName: string;
+  /** OTLP collector base URL; "" = from OTEL_EXPORTER_OTLP_ENDPOINT (nothing is exported when neither is set). */
+  readonly endpoint: string;
+  readonly protocol: "http/protobuf" | "http/json" | "grpc";
+  readonly metricIntervalMs: number;
+  /** Jobs whose spans are recorded, per second, at most (the rest are counted in metrics only); 0 = no limit. */
+  readonly tracedJobsPerSecond: number;
   readonly slowOperationMs: number;
   readonly queueDepthAlert: number;
+}
+
+export interface SnapshotsConfig {
+  /** Also write a .heapsnapshot file with each scheduled memory snapshot. */
+  readonly heapSnapshot: boolean;
+  /** Folder of the .heapsnapshot files (defaults to `<dataDir>/snapshots`). */
+  readonly heapSnapshotDir: string;
+  /** .heapsnapshot files kept. */
+  readonly heapSnapshotRetain: number;
+  /** Memory snapshot rows kept in the database; 0 keeps all. */
+  readonly retainRows: number;
 }
 
 export interface ScheduleConfig {
@@ -118,6 +135,13 @@ export interface SchedulesConfig {
   readonly basicProfile: ScheduleConfig;
   readonly advancedProfile: ScheduleConfig;
   readonly memorySnapshot: ScheduleConfig;
+}
+
+export interface ProfilerConfig {
+  /** Reports of each kind kept in reportsDir (older ones are pruned after a run); 0 keeps all. */
+  readonly retention: number;
+  /** Heap growth per create/close iteration above which the leak test says "possible leak". */
+  readonly leakThresholdKbPerIteration: number;
 }
 
 export interface LoggingConfig {
@@ -172,6 +196,28 @@ export interface WebhookConfig {
   readonly caFile: string;
 }
 
+/** A watched folder (`inboxes[i]`): settled new files in it are enqueued. */
+export interface InboxConfig {
+  /** Folder watched; must be inside allowedRoots. Relative paths resolve against the working directory. */
+  readonly folder: string;
+  /** Pipeline of the videos enqueued from here; absent means defaultPipeline. */
+  readonly pipeline?: string;
+  /** Lane of the videos enqueued from here; absent means lanes.default. */
+  readonly lane?: Lane;
+  /** Base-name globs (case-insensitive) a file must match. */
+  readonly patterns: string[];
+  /** A file is enqueued once its size and mtime have not changed for this long. */
+  readonly settleMs: number;
+  /** Also watch sub-folders (not hidden ones, not the done/failed folders). */
+  readonly recursive: boolean;
+  /** Where the original moves when its video completes; "" leaves it in place. */
+  readonly doneFolder: string;
+  /** Where the original moves when its video is dead-lettered; "" leaves it in place. */
+  readonly failedFolder: string;
+  /** Full rescan interval; catches what file events miss (NFS and other network file systems). */
+  readonly rescanMs: number;
+}
+
 export interface Config {
   /** Absolute. */
   readonly dataDir: string;
@@ -189,11 +235,14 @@ export interface Config {
   /** Absolute (defaults to `<dataDir>/reports`). */
   readonly reportsDir: string;
   readonly telemetry: TelemetryConfig;
+  readonly snapshots: SnapshotsConfig;
   readonly schedules: SchedulesConfig;
+  readonly profiler: ProfilerConfig;
   readonly logging: LoggingConfig;
   readonly api: ApiConfig;
   readonly transcode: TranscodeConfig;
   readonly webhooks: Readonly<Record<string, WebhookConfig>>;
+  readonly inboxes: InboxConfig[];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -269,6 +318,17 @@ const cron = (def: string) =>
       });
     })
     .default(def);
+
+const OTLP_ENDPOINT_ERROR = 'must be "" or an http:// or https:// URL such as "http://127.0.0.1:4318"';
+
+function isHttpUrl(value: string): boolean {
+  try {
+    const u = new URL(value);
+    return u.protocol === "http:" || u.protocol === "https:";
+  } catch {
+    return false;
+  }
+}
 
 const TIME_ZONE_ERROR = 'must be an IANA time zone name such as "UTC" or "Europe/Paris"';
 
@@ -421,6 +481,34 @@ const webhooksSchema = z
   .default({});
 
 // ---------------------------------------------------------------------------------------------
+// Watched inbox folders
+// ---------------------------------------------------------------------------------------------
+
+export const DEFAULT_INBOX_PATTERNS: readonly string[] = ["*.mp4", "*.mov", "*.mkv", "*.m4v", "*.webm", "*.avi"];
+
+const INBOX_PATTERN_ERROR = 'must be a file name pattern such as "*.mp4" (no "/")';
+
+const inboxSchema = z.strictObject(
+  {
+    folder: z.string({ error: "must be a folder path (a non-empty string)" }).min(1, { error: "must be a folder path (a non-empty string)" }),
+    pipeline: z.string({ error: "must name a pipeline (a non-empty string)" }).min(1, { error: "must name a pipeline (a non-empty string)" }).optional(),
+    lane: z.enum(LANES, { error: `must be one of ${LANES.map((l) => JSON.stringify(l)).join(", ")}` }).optional(),
+    patterns: z
+      .array(z.string({ error: INBOX_PATTERN_ERROR }).min(1, { error: INBOX_PATTERN_ERROR }).regex(/^[^/]+$/, { error: INBOX_PATTERN_ERROR }), {
+        error: "must be a list of file name patterns",
+      })
+      .min(1, { error: "must list at least one file name pattern" })
+      .default(() => [...DEFAULT_INBOX_PATTERNS]),
+    settleMs: ms(100, 2000),
+    recursive: bool(false),
+    doneFolder: str(""),
+    failedFolder: str(""),
+    rescanMs: ms(1000, 60000),
+  },
+  { error: "must be an inbox: a mapping like { folder: PATH, pipeline: NAME, patterns: [\"*.mp4\"] }" },
+);
+
+// ---------------------------------------------------------------------------------------------
 // The schema
 // ---------------------------------------------------------------------------------------------
 
@@ -496,8 +584,21 @@ export const configSchema = z.strictObject(
     telemetry: section({
       enabled: bool(true),
       serviceName: nonEmpty("vqd"),
+      endpoint: z
+        .string({ error: OTLP_ENDPOINT_ERROR })
+        .refine((v) => v === "" || isHttpUrl(v), { error: OTLP_ENDPOINT_ERROR })
+        .default(""),
+      protocol: oneOf(["http/protobuf", "http/json", "grpc"], "http/protobuf"),
+      metricIntervalMs: ms(100, 60000),
+      tracedJobsPerSecond: intAtLeast(0, 100),
       slowOperationMs: ms(0, 100),
       queueDepthAlert: intAtLeast(1, 100),
+    }),
+    snapshots: section({
+      heapSnapshot: bool(false),
+      heapSnapshotDir: str(""),
+      heapSnapshotRetain: intBetween(1, 1000, 3),
+      retainRows: intAtLeast(0, 1000),
     }),
     schedules: section({
       timezone: z
@@ -507,6 +608,14 @@ export const configSchema = z.strictObject(
       basicProfile: schedule("0 3 * * *"),
       advancedProfile: schedule("0 4 * * 0"),
       memorySnapshot: schedule("0 5 * * 0"),
+    }),
+    profiler: section({
+      retention: intAtLeast(0, 30),
+      leakThresholdKbPerIteration: z
+        .number({ error: "must be a number >= 0" })
+        .min(0, { error: "must be a number >= 0" })
+        .max(1_000_000, { error: "must be a number >= 0" })
+        .default(10),
     }),
     logging: section({
       level: oneOf(["trace", "debug", "info", "warn", "error", "fatal", "silent"], "info"),
@@ -523,6 +632,7 @@ export const configSchema = z.strictObject(
       profiles: profilesSchema,
     }),
     webhooks: webhooksSchema,
+    inboxes: z.array(inboxSchema, { error: "must be a list of inboxes" }).default([]),
   },
   { error: "must be a mapping of keys to values" },
 );

@@ -5,3 +5,4 @@ export { OutboxRelay } from "./outbox-relay.js";
 export { Reconciler, isLost } from "./reconciler.js";
 export { connectOptions, embeddedRuntimeFile, locateNats } from "./nats-setup.js";
 export { runUntilSignalled } from "./signals.js";
+export { createNotifier, queueStatusText, type Notifier } from "./systemd-notify.js";

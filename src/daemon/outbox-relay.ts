@@ -1,4 +1,6 @@
-import type { JetStreamJobQueue } from "../bus/index.js";
+import type { JetStreamJobQueue, JobToPublish } from "../bus/index.js";
+import type { Lane } from "../domain/index.js";
+import { noopTelemetry, unsampled, type Telemetry, type TraceSpan } from "../telemetry/index.js";
 import { isRecoveryMessageId, type VideoStore } from "../store/index.js";
 import type { Logger } from "../shared/logger.js";
 
@@ -8,6 +10,10 @@ export interface OutboxRelayOptions {
   readonly pollMs: number;
   readonly logger: Logger;
   readonly onPublished?: (count: number, lagMs: number) => void;
+  /** Each publish is a PRODUCER span (`send <subject>`) in its video's trace, whose context the message carries. */
+  readonly telemetry?: Telemetry;
+  /** The subject of a lane (span names); default `vq.jobs.<lane>`. */
+  readonly subject?: (lane: Lane) => string;
 }
 
 /**
@@ -55,12 +61,24 @@ export class OutboxRelay {
     for (;;) {
       const rows = this.#store.pendingOutbox(this.#o.batchSize);
       if (rows.length === 0) return total;
-      const outcomes = await this.#queue.publish(
-        rows.map((r) => ({
-          msgId: r.msgId,
-          job: { videoId: r.videoId, dispatch: r.dispatch, lane: r.lane, ...(isRecoveryMessageId(r.msgId) ? { recovery: true } : {}) },
-        })),
-      );
+      const tel = this.#o.telemetry ?? noopTelemetry;
+      const batch = tel.span("vq.outbox.publish", { attributes: { "vq.messages": rows.length } });
+      const spans: (TraceSpan | undefined)[] = [];
+      const jobs = rows.map((r): JobToPublish => {
+        const job = { videoId: r.videoId, dispatch: r.dispatch, lane: r.lane, ...(isRecoveryMessageId(r.msgId) ? { recovery: true } : {}) };
+        const span = tel.mode === "export" ? this.#sendSpan(tel, r.lane, r.msgId, r.videoId, r.traceparent) : undefined;
+        spans.push(span);
+        const traceparent = span?.traceparent();
+        return traceparent ? { msgId: r.msgId, job, headers: { traceparent } } : { msgId: r.msgId, job };
+      });
+      const outcomes = await this.#queue.publish(jobs);
+      outcomes.forEach((o, i) => {
+        const span = spans[i];
+        if (!span) return;
+        if (!o.ok) span.fail(o.error);
+        span.end();
+      });
+      batch.end();
       const sent: { id: number; seq: number }[] = [];
       let firstError: Error | undefined;
       outcomes.forEach((o, i) => {
@@ -83,6 +101,25 @@ export class OutboxRelay {
       }
       if (rows.length < this.#o.batchSize) return total;
     }
+  }
+
+  #sendSpan(tel: Telemetry, lane: Lane, msgId: string, videoId: string, traceparent: string | null): TraceSpan {
+    const subject = this.#o.subject?.(lane) ?? `vq.jobs.${lane}`;
+    return tel.span(`send ${subject}`, {
+      kind: "producer",
+      // Past telemetry.tracedJobsPerSecond, the job travels with an unsampled context: no span of
+      // it is recorded here or by the worker (metrics still count it).
+      parent: tel.admitJob() ? traceparent : unsampled(traceparent),
+      slow: false,
+      attributes: {
+        "messaging.system": "nats",
+        "messaging.destination.name": subject,
+        "messaging.operation": "publish",
+        "messaging.operation.type": "send",
+        "messaging.message.id": msgId,
+        "vq.video_id": videoId,
+      },
+    });
   }
 
   async #run(): Promise<void> {

@@ -1,4 +1,4 @@
-import type { JetStreamJobQueue, StreamView } from "../bus/index.js";
+import { isStreamMissing, type JetStreamJobQueue, type StreamView } from "../bus/index.js";
 import type { Logger } from "../shared/logger.js";
 import { recoveryMessageId, type InFlightVideo, type VideoStore } from "../store/index.js";
 
@@ -57,10 +57,16 @@ export class Reconciler {
     return this.#running;
   }
 
+  /** A pass that starts from now: waits out one already running (it may predate a reconnect). */
+  async reconcileAfterCurrent(): Promise<ReconcileResult> {
+    await this.#running?.catch(() => undefined);
+    return this.reconcile();
+  }
+
   async #pass(): Promise<ReconcileResult> {
     const videos = await this.#store.inFlight();
     if (videos.length === 0) return { checked: 0, republished: [] };
-    const view = await this.#queue.view();
+    const view = await this.#view();
     const here = this.#o.runningHere();
     const republished: string[] = [];
     for (const v of videos) {
@@ -73,6 +79,19 @@ export class Reconciler {
       this.#o.onRepublish();
     }
     return { checked: videos.length, republished };
+  }
+
+  /** The stream's state; a stream that is gone (wiped nats-server store) is recreated first. */
+  async #view(): Promise<StreamView> {
+    try {
+      return await this.#queue.view();
+    } catch (err) {
+      if (!isStreamMissing(err)) throw err;
+      this.#o.logger.warn({ stream: this.#queue.streamName }, "job stream missing from NATS; recreating it");
+      await this.#queue.ensure();
+      // Its `created` is now newer than every row's sent_at: every in-flight job is republished.
+      return await this.#queue.view();
+    }
   }
 }
 

@@ -1,6 +1,7 @@
 import type { BackoffPolicy } from "../domain/index.js";
-import { nextStepIndex, outputsOf } from "../domain/index.js";
+import { isDuplicateJob, nextStepIndex, outputsOf } from "../domain/index.js";
 import type { JobMessage } from "../bus/index.js";
+import type { TraceSpan } from "../telemetry/types.js";
 import type { JobReporter, ReportOutcome, StartOutcome } from "../workers/index.js";
 import type { CommandBatcher } from "./command-batcher.js";
 
@@ -16,13 +17,14 @@ export class StoreReporter implements JobReporter {
     this.#random = random;
   }
 
-  async start(job: JobMessage, worker: string, redelivered: boolean): Promise<StartOutcome> {
+  async start(job: JobMessage, worker: string, redelivered: boolean, trace?: TraceSpan): Promise<StartOutcome> {
     const r = await this.#batcher.submit({
       videoId: job.videoId,
       command: { type: "StartAttempt", dispatch: job.dispatch, worker, redelivered },
       metadata: { source: "worker" },
+      trace: trace?.traceparent(),
     });
-    if (!r.ok) return { ok: false, reason: r.error.message };
+    if (!r.ok) return { ok: false, reason: r.error.message, busy: isDuplicateJob(r.error) };
     const v = r.video;
     return {
       ok: true,
@@ -33,16 +35,18 @@ export class StoreReporter implements JobReporter {
   async stepCompleted(
     videoId: string,
     report: { attempt: number; index: number; step: string; outputs: Record<string, unknown>; durationMs: number },
+    trace?: TraceSpan,
   ): Promise<ReportOutcome> {
-    const r = await this.#batcher.submit({ videoId, command: { type: "CompleteStep", ...report }, metadata: { source: "worker" } });
+    const r = await this.#batcher.submit({ videoId, command: { type: "CompleteStep", ...report }, metadata: { source: "worker" }, trace: trace?.traceparent() });
     return r.ok ? { ok: true } : { ok: false, reason: r.error.message };
   }
 
-  async failed(videoId: string, report: { attempt: number; index: number; step: string; message: string; retryable: boolean }): Promise<ReportOutcome> {
+  async failed(videoId: string, report: { attempt: number; index: number; step: string; message: string; retryable: boolean }, trace?: TraceSpan): Promise<ReportOutcome> {
     const r = await this.#batcher.submit({
       videoId,
       command: { type: "FailAttempt", ...report, backoff: this.#backoff, random: this.#random() },
       metadata: { source: "worker" },
+      trace: trace?.traceparent(),
     });
     return r.ok ? { ok: true } : { ok: false, reason: r.error.message };
   }

@@ -1,10 +1,11 @@
 import type { Subscription } from "@nats-io/transport-node";
 import { ApiClient } from "../api/index.js";
-import { connectNats, JetStreamJobQueue, NatsUnavailableError, PriorityPuller, subjects } from "../bus/index.js";
+import { connectNats, JetStreamJobQueue, natsStats, NatsUnavailableError, PriorityPuller, subjects } from "../bus/index.js";
 import type { Config } from "../config/index.js";
 import { LANES } from "../domain/index.js";
 import { StepRegistry } from "../pipeline/index.js";
 import type { Logger } from "../shared/logger.js";
+import { noopTelemetry, type Telemetry } from "../telemetry/index.js";
 import { NatsReporter, ProgressPublisher, WorkerPool } from "../workers/index.js";
 import { connectOptions, locateNats } from "./nats-setup.js";
 
@@ -24,7 +25,8 @@ export class WorkerNode {
     this.#close = close;
   }
 
-  static async start(config: Config, logger: Logger, steps = StepRegistry.fromConfig(config)): Promise<WorkerNode> {
+  /** `telemetry` is made once at startup (setupTelemetry); the node shuts it down when it stops. */
+  static async start(config: Config, logger: Logger, steps = StepRegistry.fromConfig(config), telemetry: Telemetry = noopTelemetry): Promise<WorkerNode> {
     steps.validatePipelines(config.pipelines);
     const servers = await locateNats(config);
     if (!servers) {
@@ -48,7 +50,7 @@ export class WorkerNode {
         heartbeatMs: config.workers.heartbeatMs,
         logger: logger.child({ component: "puller" }),
       }),
-      reporter: new NatsReporter(new ApiClient(nc, subj, config.api.requestTimeoutMs)),
+      reporter: new NatsReporter(new ApiClient(nc, subj, config.api.requestTimeoutMs, telemetry)),
       steps,
       pipeline: (name) => config.pipelines[name]?.steps,
       outputDir: config.outputDir,
@@ -56,7 +58,10 @@ export class WorkerNode {
       logger: logger.child({ component: "worker" }),
       onProgress: (videoId, step, percent, detail) => ticks.publish(videoId, step, percent, detail),
       onJobSettled: (videoId) => ticks.forget(videoId),
+      telemetry,
+      subject: (lane) => subj.job(lane),
     });
+    telemetry.observe("vq.nats.reconnects", "Reconnects of the worker's NATS connection", "{reconnect}", (record) => record(natsStats(nc).reconnects), true);
     const cancelSub: Subscription = nc.subscribe(subj.cancel, {
       callback: (_err, msg) => {
         pool.cancel(new TextDecoder().decode(msg.data), "cancelled");
@@ -69,6 +74,7 @@ export class WorkerNode {
       await pool.close(config.workers.shutdownDeadlineMs);
       cancelSub.unsubscribe();
       await nc.drain().catch(() => nc.close());
+      await telemetry.shutdown(3000);
     });
   }
 

@@ -31,6 +31,18 @@ export class StaleJobError extends DomainError {
   }
 }
 
+/**
+ * A job message for a video that is running an attempt, not flagged as a redelivery. It may be
+ * another delivery of the very message a live worker holds (nats-server 2.9 can hand one stream
+ * message out twice, once with its delivery count reset to 1): it must not be acked.
+ */
+export class DuplicateJobError extends StaleJobError {
+  constructor(videoId: string, detail: string) {
+    super(videoId, detail);
+    this.name = "DuplicateJobError";
+  }
+}
+
 export class VideoNotFoundError extends DomainError {
   constructor(videoId: string) {
     super(videoId, `no video with id ${videoId}`);
@@ -47,6 +59,7 @@ export class VideoExistsError extends DomainError {
 
 export const isIllegalTransition = (e: unknown): e is IllegalTransitionError => e instanceof IllegalTransitionError;
 export const isStaleJob = (e: unknown): e is StaleJobError => e instanceof StaleJobError;
+export const isDuplicateJob = (e: unknown): e is DuplicateJobError => e instanceof DuplicateJobError;
 export const isVideoNotFound = (e: unknown): e is VideoNotFoundError => e instanceof VideoNotFoundError;
 export const isDomainError = (e: unknown): e is DomainError => e instanceof DomainError;
 

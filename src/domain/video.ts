@@ -1,5 +1,5 @@
 import type { VideoCommand, BackoffPolicy } from "./commands.js";
-import { IllegalTransitionError, StaleJobError, VideoExistsError, VideoNotFoundError } from "./errors.js";
+import { DuplicateJobError, IllegalTransitionError, StaleJobError, VideoExistsError, VideoNotFoundError } from "./errors.js";
 import type { FailureInfo, StepOutputs, VideoEvent } from "./events.js";
 import { DISPATCHING_EVENTS } from "./events.js";
 import type { Lane } from "./lanes.js";
@@ -114,7 +114,7 @@ export function decide(videoId: string, video: Video | null, command: VideoComma
         throw new StaleJobError(videoId, `video is ${video.state}`);
       }
       if (video.state === "running" && !command.redelivered) {
-        throw new StaleJobError(videoId, `video is already running attempt ${video.attempts} (duplicate message)`);
+        throw new DuplicateJobError(videoId, `video is already running attempt ${video.attempts} (duplicate message)`);
       }
       return [{ type: "AttemptStarted", data: { attempt: video.attempts + 1, dispatch: video.dispatch, worker: command.worker, at } }];
     }

@@ -3,7 +3,7 @@ import { isLane, type Lane, type Video } from "../domain/index.js";
 import { newVideoId } from "../shared/ids.js";
 import type { VideoStore } from "../store/index.js";
 import { InputError } from "./errors.js";
-import { validateVideoPath } from "./validate-path.js";
+import { realRoots, validateVideoPath } from "./validate-path.js";
 
 export interface EnqueueRequest {
   readonly paths: readonly string[];
@@ -14,6 +14,8 @@ export interface EnqueueRequest {
   readonly cwd?: string;
   /** Recorded in each event's metadata: "cli", "api", "inbox". */
   readonly source: string;
+  /** W3C traceparent of the enqueue (telemetry): recorded in the metadata, carried by the job messages. */
+  readonly traceparent?: string;
 }
 
 export type EnqueueOutcome =
@@ -44,10 +46,11 @@ export async function enqueueVideos(store: Pick<VideoStore, "executeMany">, conf
   const lane = resolveLane(config, request.lane);
   const pipeline = request.pipeline ?? config.defaultPipeline;
   const steps = pipelineSteps(config, pipeline);
+  const roots = realRoots(config.allowedRoots);
   const checked = await Promise.all(
     request.paths.map(async (input) => {
       try {
-        return { input, path: await validateVideoPath(input, config.allowedRoots, request.cwd) };
+        return { input, path: await validateVideoPath(input, config.allowedRoots, request.cwd, roots) };
       } catch (err) {
         if (err instanceof InputError) return { input, error: err };
         throw err;
@@ -69,7 +72,7 @@ export async function enqueueVideos(store: Pick<VideoStore, "executeMany">, conf
         maxAttempts: config.workers.maxAttempts,
         metadata: request.metadata ?? {},
       },
-      metadata: { source: request.source },
+      metadata: request.traceparent ? { source: request.source, traceparent: request.traceparent } : { source: request.source },
     })),
   );
   // Outcomes are matched by position, not by input text: the same path given twice is enqueued

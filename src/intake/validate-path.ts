@@ -8,7 +8,12 @@ import { InputError } from "./errors.js";
  * file inside one of the allowed roots. Symlinks and `..` are resolved first, so neither can
  * lead out of a root. Returns the real path, which is what gets recorded.
  */
-export async function validateVideoPath(input: string, allowedRoots: readonly string[], cwd = process.cwd()): Promise<string> {
+export async function validateVideoPath(
+  input: string,
+  allowedRoots: readonly string[],
+  cwd = process.cwd(),
+  resolvedRoots?: Promise<string[]>,
+): Promise<string> {
   if (typeof input !== "string" || input.length === 0) throw new InputError("invalid", String(input), "empty path");
   if (input.includes("\0")) throw new InputError("invalid", input, `path contains a NUL byte: ${JSON.stringify(input)}`);
   const shown = JSON.stringify(input);
@@ -25,7 +30,7 @@ export async function validateVideoPath(input: string, allowedRoots: readonly st
     if (code === "ELOOP") throw new InputError("invalid", input, `symlink loop: ${shown}`, { cause: err });
     throw new InputError("unreadable", input, `cannot resolve ${shown}: ${(err as Error).message}`, { cause: err });
   }
-  const roots = await realRoots(allowedRoots);
+  const roots = await (resolvedRoots ?? realRoots(allowedRoots));
   if (!roots.some((root) => isInside(real, root))) {
     const via = real === absolute ? "" : ` (resolves to ${JSON.stringify(real)})`;
     throw new InputError("outside-roots", input, `refusing ${shown}${via}: outside the allowed roots ${allowedRoots.map((r) => JSON.stringify(r)).join(", ")}`);
@@ -42,7 +47,8 @@ export async function validateVideoPath(input: string, allowedRoots: readonly st
   return real;
 }
 
-async function realRoots(roots: readonly string[]): Promise<string[]> {
+/** The real paths of the allowed roots: resolve them once for a batch of paths. */
+export async function realRoots(roots: readonly string[]): Promise<string[]> {
   const out: string[] = [];
   for (const r of roots) {
     try {

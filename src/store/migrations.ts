@@ -73,6 +73,49 @@ const migrations: Record<string, Migration> = {
       await sql`CREATE INDEX outbox_video_dispatch ON outbox(video_id, dispatch)`.execute(db);
     },
   },
+  "0002_inbox": {
+    async up(db: Kysely<unknown>) {
+      // Files the watched inboxes have enqueued (src/intake/known-files.ts): a file with the same
+      // path, size and mtime is never enqueued twice, across restarts. video_id is NULL while an
+      // enqueue is in flight; a restart resolves such rows against the videos table.
+      await db.schema
+        .createTable("inbox_files")
+        .addColumn("path", "text", (c) => c.primaryKey())
+        .addColumn("inbox", "text", (c) => c.notNull())
+        .addColumn("size", "integer", (c) => c.notNull())
+        .addColumn("mtime_ns", "text", (c) => c.notNull())
+        .addColumn("real_path", "text", (c) => c.notNull())
+        .addColumn("video_id", "text")
+        .addColumn("recorded_at", "text", (c) => c.notNull())
+        .modifyEnd(sql`without rowid`)
+        .execute();
+      await db.schema.createIndex("inbox_files_video").on("inbox_files").column("video_id").execute();
+    },
+  },
+  "0003_telemetry": {
+    async up(db: Kysely<unknown>) {
+      // The W3C traceparent of the enqueue that created a video, carried by every job message of
+      // it (src/telemetry): one trace per video across the NATS hop, retries included.
+      await db.schema.alterTable("outbox").addColumn("traceparent", "text").execute();
+      // `vqd snapshot memory` and the weekly schedule (src/telemetry/snapshots.ts).
+      await db.schema
+        .createTable("memory_snapshots")
+        .addColumn("id", "integer", (c) => c.primaryKey().autoIncrement())
+        .addColumn("taken_at", "text", (c) => c.notNull())
+        .addColumn("role", "text", (c) => c.notNull())
+        .addColumn("pid", "integer", (c) => c.notNull())
+        .addColumn("uptime_s", "real", (c) => c.notNull())
+        .addColumn("rss", "integer", (c) => c.notNull())
+        .addColumn("heap_total", "integer", (c) => c.notNull())
+        .addColumn("heap_used", "integer", (c) => c.notNull())
+        .addColumn("external", "integer", (c) => c.notNull())
+        .addColumn("array_buffers", "integer", (c) => c.notNull())
+        .addColumn("heap_stats", "text", (c) => c.notNull())
+        .addColumn("heap_snapshot", "text")
+        .execute();
+      await db.schema.createIndex("memory_snapshots_role").on("memory_snapshots").columns(["role", "id"]).execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -48,6 +48,8 @@ export interface OutboxTable {
   stream_seq: number | null;
   publish_attempts: Generated<number>;
   last_error: string | null;
+  /** W3C traceparent of the video's enqueue (migration 0003): the job message carries it. */
+  traceparent: Generated<string | null>;
 }
 
 export interface Schema {

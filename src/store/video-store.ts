@@ -38,6 +38,8 @@ export interface CommandItem {
   readonly videoId: string;
   readonly command: VideoCommand;
   readonly metadata?: Readonly<Record<string, unknown>>;
+  /** W3C traceparent of the span that submitted the command (not stored): the commit's span links to it. */
+  readonly trace?: string;
 }
 
 export interface ListQuery {
@@ -55,6 +57,8 @@ export interface OutboxEntry {
   readonly lane: Lane;
   readonly msgId: string;
   readonly availableAt: number;
+  /** W3C traceparent of the video's enqueue, for the job message's headers; null when none was traced. */
+  readonly traceparent: string | null;
 }
 
 export type StateCounts = Record<VideoState, number>;
@@ -129,8 +133,14 @@ export class VideoStore {
             msg_id: param("msg_id"),
             available_at: param("available_at"),
             created_at: param("created_at"),
+            traceparent: param("traceparent"),
           })
           .onConflict((oc) => oc.column("msg_id").doNothing()),
+      ),
+      // The trace a video's later dispatches (retries, redrives, recovery copies) continue.
+      firstTrace: prepare<{ traceparent: string | null }, { video_id: string }>(
+        raw,
+        k.selectFrom("outbox").select("traceparent").where("video_id", "=", param("video_id")).where("traceparent", "is not", null).orderBy("id").limit(1),
       ),
       // A newer dispatch (or a cancel) makes older unsent rows pointless: the store would drop them anyway.
       outboxSupersede: prepare<never, { video_id: string; dispatch: number; now: string }>(
@@ -143,13 +153,13 @@ export class VideoStore {
           .where("sent_at", "is", null),
       ),
       outboxPending: prepare<
-        { id: number; video_id: string; dispatch: number; lane: string; msg_id: string; available_at: number },
+        { id: number; video_id: string; dispatch: number; lane: string; msg_id: string; available_at: number; traceparent: string | null },
         { now: number; limit: number }
       >(
         raw,
         k
           .selectFrom("outbox")
-          .select(["id", "video_id", "dispatch", "lane", "msg_id", "available_at"])
+          .select(["id", "video_id", "dispatch", "lane", "msg_id", "available_at", "traceparent"])
           .where("sent_at", "is", null)
           .where("available_at", "<=", param("now"))
           .orderBy("available_at")
@@ -227,7 +237,7 @@ export class VideoStore {
     for (const e of decided) video = evolve(videoId, video, e);
     const after = video as Video;
     this.#writeVideo(after, before === null);
-    this.#writeOutbox(before, after, now);
+    this.#writeOutbox(before, after, now, metadata);
     this.#runProjections(appended.events, after);
     return { video: after, events: appended.events };
   }
@@ -238,7 +248,7 @@ export class VideoStore {
     else this.#stmts.update.run(values);
   }
 
-  #writeOutbox(before: Video | null, after: Video, now: Date): void {
+  #writeOutbox(before: Video | null, after: Video, now: Date, metadata?: Readonly<Record<string, unknown>>): void {
     const nowIso = now.toISOString();
     if (before && after.dispatch !== before.dispatch) {
       this.#stmts.outboxSupersede.run({ video_id: after.id, dispatch: after.dispatch, now: nowIso });
@@ -256,6 +266,7 @@ export class VideoStore {
         msg_id: jobMessageId(after.id, after.dispatch),
         available_at: availableAt,
         created_at: nowIso,
+        traceparent: before === null ? traceparentOf(metadata) : this.#firstTrace(after.id),
       });
     }
   }
@@ -305,6 +316,7 @@ export class VideoStore {
       lane: r.lane as Lane,
       msgId: r.msg_id,
       availableAt: r.available_at,
+      traceparent: r.traceparent,
     }));
   }
 
@@ -334,7 +346,12 @@ export class VideoStore {
       msg_id: msgId,
       available_at: now.getTime(),
       created_at: now.toISOString(),
+      traceparent: this.#firstTrace(videoId),
     });
+  }
+
+  #firstTrace(videoId: string): string | null {
+    return this.#stmts.firstTrace.get({ video_id: videoId })?.traceparent ?? null;
   }
 
   /**
@@ -401,5 +418,11 @@ export const jobMessageId = (videoId: string, dispatch: number): string => `${vi
 /** The reconciler's replacement for a lost message: same dispatch, a message id never used before. */
 export const recoveryMessageId = (videoId: string, dispatch: number, now = Date.now()): string => `${videoId}.${dispatch}.r${now}`;
 export const isRecoveryMessageId = (msgId: string): boolean => /\.r\d+$/.test(msgId);
+
+/** The traceparent an enqueue command carries in its metadata (set by telemetry), or null. */
+function traceparentOf(metadata: Readonly<Record<string, unknown>> | undefined): string | null {
+  const t = metadata?.traceparent;
+  return typeof t === "string" && t.length <= 256 ? t : null;
+}
 
 const isRefusal = (error: unknown): error is Error => isDomainError(error) || isConcurrencyError(error);

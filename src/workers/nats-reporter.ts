@@ -1,6 +1,7 @@
 import type { ApiClient } from "../api/index.js";
 import { isApiReplyError } from "../api/index.js";
 import type { JobMessage } from "../bus/index.js";
+import type { TraceSpan } from "../telemetry/types.js";
 import type { JobReporter, ReportOutcome, StartedJob, StartOutcome } from "./reporter.js";
 
 /**
@@ -15,16 +16,21 @@ export class NatsReporter implements JobReporter {
     this.#api = api;
   }
 
-  async start(job: JobMessage, worker: string, redelivered: boolean): Promise<StartOutcome> {
+  async start(job: JobMessage, worker: string, redelivered: boolean, trace?: TraceSpan): Promise<StartOutcome> {
     return this.#refusable(async () => {
-      const started = await this.#api.call<"report", StartedJob>("report", {
-        kind: "start",
-        videoId: job.videoId,
-        dispatch: job.dispatch,
-        lane: job.lane,
-        worker,
-        redelivered,
-      });
+      const started = await this.#api.call<"report", StartedJob>(
+        "report",
+        {
+          kind: "start",
+          videoId: job.videoId,
+          dispatch: job.dispatch,
+          lane: job.lane,
+          worker,
+          redelivered,
+        },
+        undefined,
+        trace,
+      );
       return { ok: true, started };
     });
   }
@@ -32,16 +38,17 @@ export class NatsReporter implements JobReporter {
   stepCompleted(
     videoId: string,
     report: { attempt: number; index: number; step: string; outputs: Record<string, unknown>; durationMs: number },
+    trace?: TraceSpan,
   ): Promise<ReportOutcome> {
     return this.#refusable(async () => {
-      await this.#api.call("report", { kind: "step", videoId, ...report });
+      await this.#api.call("report", { kind: "step", videoId, ...report }, undefined, trace);
       return { ok: true };
     });
   }
 
-  failed(videoId: string, report: { attempt: number; index: number; step: string; message: string; retryable: boolean }): Promise<ReportOutcome> {
+  failed(videoId: string, report: { attempt: number; index: number; step: string; message: string; retryable: boolean }, trace?: TraceSpan): Promise<ReportOutcome> {
     return this.#refusable(async () => {
-      await this.#api.call("report", { kind: "fail", videoId, ...report });
+      await this.#api.call("report", { kind: "fail", videoId, ...report }, undefined, trace);
       return { ok: true };
     });
   }

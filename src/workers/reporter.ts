@@ -1,5 +1,6 @@
 import type { StepOutputs } from "../domain/index.js";
 import type { JobMessage } from "../bus/index.js";
+import type { TraceSpan } from "../telemetry/types.js";
 
 /** What the store says about a job a worker has just taken. */
 export interface StartedJob {
@@ -12,7 +13,14 @@ export interface StartedJob {
   readonly previous: Readonly<Record<string, StepOutputs>>;
 }
 
-export type StartOutcome = { readonly ok: true; readonly started: StartedJob } | { readonly ok: false; readonly reason: string };
+/**
+ * `busy`: refused because the video is running an attempt and this message is not a redelivery.
+ * It may be a second delivery of the message a live worker holds, so it is left unsettled: that
+ * worker settles it, or, if it died, the message comes back after the ack wait as a redelivery.
+ */
+export type StartOutcome =
+  | { readonly ok: true; readonly started: StartedJob }
+  | { readonly ok: false; readonly reason: string; readonly busy?: boolean };
 
 /** ok:false means the store no longer wants this work (cancelled, superseded...): stop and drop. */
 export type ReportOutcome = { readonly ok: true } | { readonly ok: false; readonly reason: string };
@@ -20,10 +28,11 @@ export type ReportOutcome = { readonly ok: true } | { readonly ok: false; readon
 /**
  * How a worker tells the record what happened. In the daemon it writes to SQLite directly; a
  * remote `vqd worker` sends the same reports to the daemon over NATS request/reply. Either way a
- * job message is acked only after its report is stored.
+ * job message is acked only after its report is stored. `trace` is the span the report belongs to
+ * (its context travels with a remote report; the store's commit span links to it).
  */
 export interface JobReporter {
-  start(job: JobMessage, worker: string, redelivered: boolean): Promise<StartOutcome>;
-  stepCompleted(videoId: string, report: { attempt: number; index: number; step: string; outputs: StepOutputs; durationMs: number }): Promise<ReportOutcome>;
-  failed(videoId: string, report: { attempt: number; index: number; step: string; message: string; retryable: boolean }): Promise<ReportOutcome>;
+  start(job: JobMessage, worker: string, redelivered: boolean, trace?: TraceSpan): Promise<StartOutcome>;
+  stepCompleted(videoId: string, report: { attempt: number; index: number; step: string; outputs: StepOutputs; durationMs: number }, trace?: TraceSpan): Promise<ReportOutcome>;
+  failed(videoId: string, report: { attempt: number; index: number; step: string; message: string; retryable: boolean }, trace?: TraceSpan): Promise<ReportOutcome>;
 }

@@ -1,9 +1,10 @@
 import { hostname } from "node:os";
 import { join } from "node:path";
 import type { PriorityPuller, ReceivedJob } from "../bus/index.js";
-import type { StepOutputs } from "../domain/index.js";
+import type { Lane, StepOutputs } from "../domain/index.js";
 import { classify, StepAbortedError, type StepRegistry } from "../pipeline/index.js";
-import type { JobReporter } from "./reporter.js";
+import { NOOP_SPAN, noopTelemetry, type Outcome, type Telemetry, type TraceSpan } from "../telemetry/index.js";
+import type { JobReporter, ReportOutcome } from "./reporter.js";
 
 export interface PipelineStepConfig {
   readonly step: string;
@@ -33,6 +34,10 @@ export interface WorkerPoolOptions {
   readonly nodeName?: string;
   readonly onProgress?: (videoId: string, step: string, percent: number, detail?: string) => void;
   readonly onJobSettled?: (videoId: string, outcome: "completed" | "failed" | "dropped" | "stopped") => void;
+  /** Each job is a CONSUMER span (`process <subject>`) continuing the trace its message carries; each step a child. */
+  readonly telemetry?: Telemetry;
+  /** The subject of a lane (span names); default `vq.jobs.<lane>`. */
+  readonly subject?: (lane: Lane) => string;
 }
 
 interface RunningJob {
@@ -40,9 +45,20 @@ interface RunningJob {
   readonly controller: AbortController;
   readonly message: ReceivedJob;
   step: string | null;
+  outcome?: Outcome;
 }
 
-type Settle = "ack" | "nak" | "nak-later";
+/** "leave": neither ack nor nak; another delivery of the same stream message settles it. */
+type Settle = "ack" | "nak" | "nak-later" | "leave";
+
+/**
+ * A job stopped by shutdown is handed back with this delay rather than at once. nats-server 2.9
+ * redelivers an immediate nak to a pull request still open from this (stopping) node; finding
+ * no one listening there, it puts the message back with its delivery count reset to 1, and the
+ * next node then takes the handed-back job for a duplicate of a running one and drops it. By the
+ * time the delay is over this node's connection is closed, and the job comes back as redelivered.
+ */
+const SHUTDOWN_REDELIVERY_DELAY_MS = 2000;
 
 /**
  * N workers, each taking the next job by priority, checking with the store that it is still
@@ -56,8 +72,19 @@ export class WorkerPool {
   #stopping = false;
   #closing?: Promise<void>;
 
+  readonly #tel: Telemetry;
+
   constructor(options: WorkerPoolOptions) {
-    this.#o = options;
+    // Every settled job passes here first: its outcome labels the job metrics.
+    this.#o = {
+      ...options,
+      onJobSettled: (videoId, outcome) => {
+        const r = this.#running.get(videoId);
+        if (r) r.outcome = outcome;
+        options.onJobSettled?.(videoId, outcome);
+      },
+    };
+    this.#tel = options.telemetry ?? noopTelemetry;
     this.#node = options.nodeName ?? `${hostname()}:${process.pid}`;
   }
 
@@ -123,30 +150,86 @@ export class WorkerPool {
       }
       let settle: Settle = "nak-later";
       try {
-        settle = await this.#process(worker, message);
+        settle = await this.#traced(worker, message);
       } catch (err) {
         this.#o.logger.error({ videoId: message.job.videoId, err: (err as Error).message }, "could not record a job's result; it will be redelivered");
       } finally {
         if (settle === "ack") message.ack();
-        else if (settle === "nak") message.nak();
-        else message.nak(1000);
+        else if (settle === "nak") message.nak(SHUTDOWN_REDELIVERY_DELAY_MS);
+        else if (settle === "nak-later") message.nak(1000);
       }
     }
   }
 
-  async #process(worker: string, message: ReceivedJob): Promise<Settle> {
+  /** #process inside the job's CONSUMER span, whose parent is the producer's context from the message headers. */
+  async #traced(worker: string, message: ReceivedJob): Promise<Settle> {
+    if (this.#tel.mode === "off") return this.#process(worker, message);
+    const { lane, videoId, dispatch } = message.job;
+    const subject = this.#o.subject?.(lane) ?? `vq.jobs.${lane}`;
+    // A job that arrives without a context (sent by a daemon that does not export) starts its own
+    // trace, within telemetry.tracedJobsPerSecond.
+    const parented = message.headers.traceparent !== undefined;
+    const span = this.#tel.span(`process ${subject}`, {
+      kind: "consumer",
+      parent: message.headers,
+      record: parented || this.#tel.admitJob(),
+      attributes: {
+        "messaging.system": "nats",
+        "messaging.destination.name": subject,
+        "messaging.operation": "process",
+        "messaging.operation.type": "process",
+        "vq.video_id": videoId,
+        "vq.dispatch": dispatch,
+        "vq.delivery": message.deliveryCount,
+      },
+    });
+    try {
+      return await this.#process(worker, message, span);
+    } catch (err) {
+      span.fail(err);
+      throw err;
+    } finally {
+      span.end();
+    }
+  }
+
+  /**
+   * A step in its own span; its duration goes to vq.step.duration. Its result is then stored in
+   * the job's span: the store's commit span hangs under it (or, when one commit carries many
+   * jobs' reports, links to it); a remote worker's report is a request span of its own.
+   */
+  async #runStep<T>(parent: TraceSpan, pipeline: string, name: string, kind: string, index: number, run: () => Promise<T>): Promise<T> {
+    const span = this.#tel.span(`step ${name}`, { parent, attributes: { "vq.step": name, "vq.step.kind": kind, "vq.step.index": index } });
+    const t0 = performance.now();
+    let outcome: Outcome = "failed";
+    try {
+      const out = await run();
+      outcome = "completed";
+      return out;
+    } catch (err) {
+      span.fail(err);
+      throw err;
+    } finally {
+      span.end();
+      this.#tel.stepFinished(pipeline, name, outcome, (performance.now() - t0) / 1000);
+    }
+  }
+
+  async #process(worker: string, message: ReceivedJob, span: TraceSpan = NOOP_SPAN): Promise<Settle> {
     const { videoId } = message.job;
     const log = this.#o.logger;
-    if (this.#running.has(videoId)) {
-      // A second copy of a job this node is already running: the first one will settle it.
-      log.debug({ videoId }, "duplicate of a running job dropped");
-      return "ack";
+    const current = this.#running.get(videoId);
+    if (current) {
+      // A second copy of a job this node is already running: the first one will settle it. Acking a
+      // second delivery of the same stream message would take it from under the running job.
+      log.debug({ videoId, seq: message.seq }, "duplicate of a running job dropped");
+      return current.message.seq === message.seq ? "leave" : "ack";
     }
-    const start = await this.#o.reporter.start(message.job, worker, message.deliveryCount > 1 || message.job.recovery === true);
+    const start = await this.#o.reporter.start(message.job, worker, message.deliveryCount > 1 || message.job.recovery === true, span);
     if (!start.ok) {
       log.debug({ videoId, reason: start.reason }, "job no longer wanted; dropped");
       this.#o.onJobSettled?.(videoId, "dropped");
-      return "ack";
+      return start.busy ? "leave" : "ack";
     }
     const job = start.started;
     const steps = this.#o.pipeline(job.pipeline);
@@ -154,6 +237,8 @@ export class WorkerPool {
     const running: RunningJob = { videoId, controller, message, step: null };
     this.#running.set(videoId, running);
     const heartbeat = setInterval(() => message.working(), this.#o.heartbeatMs);
+    const jobT0 = performance.now();
+    this.#tel.jobStarted(message.job.lane);
     const previous: Record<string, StepOutputs> = { ...job.previous };
     let index = job.nextStep;
     try {
@@ -168,26 +253,35 @@ export class WorkerPool {
         const impl = this.#o.steps.get(config.step);
         if (!impl) throw new StepConfigError(`unknown step kind "${config.step}"`);
         const t0 = performance.now();
-        const outputs = await impl.run(
-          {
-            videoId,
-            path: job.path,
-            pipeline: job.pipeline,
-            index,
-            name,
-            previous,
-            options: config.options,
-            outputDir: join(this.#o.outputDir, videoId),
-            attempt: job.attempt,
-          },
-          {
-            signal: controller.signal,
-            progress: (percent, detail) => this.#o.onProgress?.(videoId, name, percent, detail),
-          },
+        const outputs = await this.#runStep(span, job.pipeline, name, config.step, index, () =>
+          impl.run(
+            {
+              videoId,
+              path: job.path,
+              pipeline: job.pipeline,
+              index,
+              name,
+              previous,
+              options: config.options,
+              outputDir: join(this.#o.outputDir, videoId),
+              attempt: job.attempt,
+            },
+            {
+              signal: controller.signal,
+              progress: (percent, detail) => this.#o.onProgress?.(videoId, name, percent, detail),
+            },
+          ),
         );
         if (controller.signal.aborted) throw new StepAbortedError(String(controller.signal.reason));
         const durationMs = Math.round((performance.now() - t0) * 1000) / 1000;
-        const r = await this.#o.reporter.stepCompleted(videoId, { attempt: job.attempt, index, step: name, outputs, durationMs });
+        // A report that cannot be stored is not a failure of the step: let it out of this try so
+        // the message is handed back (nak-later) instead of the attempt being recorded as failed.
+        let r: ReportOutcome;
+        try {
+          r = await this.#o.reporter.stepCompleted(videoId, { attempt: job.attempt, index, step: name, outputs, durationMs }, span);
+        } catch (e) {
+          throw new ReportError(e);
+        }
         if (!r.ok) {
           log.info({ videoId, step: name, reason: r.reason }, "step result refused by the store; job dropped");
           this.#o.onJobSettled?.(videoId, "dropped");
@@ -198,6 +292,7 @@ export class WorkerPool {
       this.#o.onJobSettled?.(videoId, "completed");
       return "ack";
     } catch (err) {
+      if (err instanceof ReportError) throw err.cause;
       const reason = controller.signal.aborted ? String(controller.signal.reason) : null;
       if (reason === "shutdown") {
         log.info({ videoId, step: running.step }, "job stopped by shutdown; returned to the queue");
@@ -212,13 +307,24 @@ export class WorkerPool {
       }
       const { message: msg, retryable } = err instanceof StepConfigError ? { message: err.message, retryable: false } : classify(err);
       log.warn({ videoId, step: running.step, attempt: job.attempt, retryable, err: msg }, "step failed");
-      await this.#o.reporter.failed(videoId, { attempt: job.attempt, index, step: job.steps[index] ?? "?", message: msg, retryable });
+      await this.#o.reporter.failed(videoId, { attempt: job.attempt, index, step: job.steps[index] ?? "?", message: msg, retryable }, span);
       this.#o.onJobSettled?.(videoId, "failed");
       return "ack";
     } finally {
       clearInterval(heartbeat);
+      span.setAttribute("vq.outcome", running.outcome ?? "failed");
+      span.setAttribute("vq.attempt", job.attempt);
+      this.#tel.jobFinished(message.job.lane, job.pipeline, running.outcome ?? "failed", (performance.now() - jobT0) / 1000);
       this.#running.delete(videoId);
     }
+  }
+}
+
+/** A step's result could not be reported (the store or the daemon is unavailable). */
+class ReportError extends Error {
+  constructor(cause: unknown) {
+    super(`could not report a step result: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+    this.name = "ReportError";
   }
 }
 

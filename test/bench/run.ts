@@ -1,14 +1,17 @@
 /**
- * Bench runner: `node dist/test/bench/run.js [--json] [--only db,queue] [--quick]`.
+ * Bench runner: `node dist/test/bench/run.js [--json] [--only db,queue,bus] [--quick]`.
  * Goals that are missed print FAIL but exit 0; only a crashed group (or bad usage) exits non-zero.
  */
 import { parseArgs } from "node:util";
+import { busGroup } from "./bus.bench.js";
 import { dbGroup } from "./db.bench.js";
+import { pipelineGroup } from "./pipeline.bench.js";
+import { queueGroup } from "./queue.bench.js";
 import { formatGroup, tally, toJson, type GroupOutcome } from "./report.js";
 import type { BenchContext, BenchGroup } from "./types.js";
 
 /** Every group, in run order. A new group is one import and one entry here. */
-export const GROUPS: readonly BenchGroup[] = [dbGroup];
+export const GROUPS: readonly BenchGroup[] = [dbGroup, queueGroup, busGroup, pipelineGroup, (await import("./telemetry.bench.js")).telemetryGroup];
 
 const USAGE = `usage: node dist/test/bench/run.js [--json] [--only <group,...>] [--quick]
   --json    print one JSON object of flat keys (e.g. db.insert_us) on stdout, progress on stderr

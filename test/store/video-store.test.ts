@@ -53,7 +53,7 @@ describe("lifecycle and outbox", () => {
     let pending = store.pendingOutbox(10);
     assert.equal(pending.length, 1);
     const first = pending[0]!;
-    assert.deepEqual(first, { id: first.id, videoId: "life", dispatch: 1, lane: "high", msgId: "life.1", availableAt: t0 });
+    assert.deepEqual(first, { id: first.id, videoId: "life", dispatch: 1, lane: "high", msgId: "life.1", availableAt: t0, traceparent: null });
     assert.equal(jobMessageId("life", 1), first.msgId);
     assert.equal(store.nextOutboxAt(), t0);
 

@@ -1,4 +1,5 @@
 import { LANES, VIDEO_STATES, type Lane, type VideoState } from "../../domain/index.js";
+import { memoryGrowth, type MemoryGrowth } from "../../telemetry/snapshots.js";
 import type { CommandHost } from "../command.js";
 import { EXIT } from "../exit-codes.js";
 import { formatPairs, printJson } from "../output.js";
@@ -14,6 +15,10 @@ interface StatusJson {
   workers?: { size: number; busy: number; running: { videoId: string; step: string | null; percent?: number | null }[] };
   nats?: { ok: boolean; server?: string; embedded?: boolean; reconnects?: number; error?: string; lanes?: Record<Lane, { waiting: number; inFlight: number }> };
   database: { ok: boolean; file?: string; error?: string };
+  /** Alerts raised right now (daemon only). */
+  alerts?: { queueDepth: boolean; queueDepthThreshold: number };
+  /** Growth per day across the stored memory snapshots of the daemon. */
+  memory?: MemoryGrowth;
 }
 
 export function registerStatus({ program, action }: CommandHost): void {
@@ -25,7 +30,14 @@ export function registerStatus({ program, action }: CommandHost): void {
       action(async (ctx, opts: { json?: boolean }) => {
         const { result, daemon } = await ctx.viaDaemon<"status", Omit<StatusJson, "daemon">>("status", {}, async (store) => {
           const counts = await store.counts();
-          return { depth: counts.waitingByLane, inFlight: counts.byState.running, states: counts.byState, total: counts.total, database: { ok: true, file: ctx.config.database.file } };
+          return {
+            depth: counts.waitingByLane,
+            inFlight: counts.byState.running,
+            states: counts.byState,
+            total: counts.total,
+            database: { ok: true, file: ctx.config.database.file },
+            memory: memoryGrowth(store.database),
+          };
         });
         const status: StatusJson = { daemon, ...result };
         if (opts.json) {
@@ -45,10 +57,22 @@ export function registerStatus({ program, action }: CommandHost): void {
         }
         if (status.nats) pairs.push(["nats", status.nats.ok ? `ok ${status.nats.server}${status.nats.embedded ? " (embedded)" : ""}, ${status.nats.reconnects} reconnects` : `FAIL ${status.nats.error}`]);
         pairs.push(["database", status.database.ok ? `ok ${status.database.file}` : `FAIL ${status.database.error}`]);
+        if (status.alerts?.queueDepth) pairs.push(["alert", `queue depth above ${status.alerts.queueDepthThreshold}`]);
+        if (status.memory) pairs.push(["memory", describeGrowth(status.memory)]);
         process.stdout.write(formatPairs(pairs) + "\n");
         return EXIT.ok;
       }),
     );
+}
+
+function describeGrowth(m: MemoryGrowth): string {
+  if (m.snapshots === 0) return "no snapshots yet (vqd snapshot memory)";
+  const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`;
+  const perDay = (n: number | null) => (n === null ? "?" : `${n >= 0 ? "+" : "-"}${mb(Math.abs(n))}/day`);
+  const last = m.lastRss !== null ? `, last rss ${mb(m.lastRss)}` : "";
+  if (m.snapshots < 2) return `1 snapshot (${m.last})${last}; growth needs two`;
+  if (m.rssPerDay === null) return `${m.snapshots} snapshots within ${Math.round(m.spanS / 60)} min${last}; growth needs snapshots at least an hour apart`;
+  return `rss ${perDay(m.rssPerDay)}, heap ${perDay(m.heapUsedPerDay)} over ${m.snapshots} snapshots since ${m.first?.slice(0, 10)}${last}`;
 }
 
 function formatUptime(s: number): string {

@@ -10,9 +10,16 @@ import { lastLines, runProcess } from "../process.js";
 import type { Step } from "../step.js";
 
 export interface TranscodeTuning {
-  /** Between SIGTERM and SIGKILL when ffmpeg is stopped (default 2000). */
+  /** Between SIGTERM and SIGKILL when ffmpeg is stopped (default KILL_GRACE_MS). */
   readonly killGraceMs?: number;
 }
+
+/**
+ * ffmpeg answers SIGTERM by flushing the encoder (x264's lookahead: up to a couple of seconds at
+ * slow presets) and finishing the file. A stopped transcode's output is discarded anyway, so it
+ * gets only this long before SIGKILL: a cancel stops it within about half a second.
+ */
+const KILL_GRACE_MS = 500;
 
 export const DEFAULT_PROFILE = "web-720p";
 const OPTIONS = ["profile", "stallTimeoutMs", "skipIfMatches", "timeoutMs"] as const;
@@ -129,7 +136,7 @@ export function createTranscodeStep(config: StepsConfig = {}, tuning: TranscodeT
           signal: ctx.signal,
           stallTimeoutMs,
           timeoutMs,
-          killGraceMs: tuning.killGraceMs,
+          killGraceMs: tuning.killGraceMs ?? KILL_GRACE_MS,
           label: "ffmpeg",
           installHint: FFMPEG_INSTALL_HINT,
           onStderr: (text) => {

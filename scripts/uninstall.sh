@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Removes what scripts/install.sh installed: stops and disables the units, removes them, the
+# program under PREFIX and the `vqd` command. The data (/var/lib/vqd), the configuration
+# (/etc/vqd), the secrets (/etc/credstore/vqd-*) and the user `vqd` are kept unless --purge.
+#
+# --dry-run prints every command without changing anything.
+set -euo pipefail
+
+PREFIX=/opt/vqd
+BINDIR=/usr/local/bin
+PURGE=0
+DRY_RUN=0
+SYSTEMCTL=auto
+SERVICE_USER=vqd
+UNITS=(vqd.service vqd-worker.service)
+UNITDIR=/etc/systemd/system
+
+usage() {
+  cat <<'EOF'
+usage: sudo scripts/uninstall.sh [options]
+  --prefix DIR       where the program was installed (default /opt/vqd)
+  --bindir DIR       where the `vqd` command was installed (default /usr/local/bin)
+  --purge            also delete /var/lib/vqd (database, outputs), /etc/vqd, /etc/credstore/vqd-*,
+                     the units' drop-ins and the user vqd
+  --systemctl MODE   auto (default: only when systemd is running), yes, or no
+  -n, --dry-run      print the commands instead of running them
+  -h, --help         this text
+EOF
+}
+
+die() {
+  echo "uninstall: $*" >&2
+  exit 1
+}
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --prefix) PREFIX=${2:?--prefix needs a directory}; shift 2 ;;
+    --prefix=*) PREFIX=${1#*=}; shift ;;
+    --bindir) BINDIR=${2:?--bindir needs a directory}; shift 2 ;;
+    --bindir=*) BINDIR=${1#*=}; shift ;;
+    --purge) PURGE=1; shift ;;
+    --systemctl) SYSTEMCTL=${2:?--systemctl needs auto, yes or no}; shift 2 ;;
+    --systemctl=*) SYSTEMCTL=${1#*=}; shift ;;
+    -n | --dry-run) DRY_RUN=1; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; die "unknown option: $1" ;;
+  esac
+done
+
+safe_path() {
+  if ! [[ $2 =~ ^/[A-Za-z0-9._/+-]*$ ]] || [[ $2 == *..* ]] || [ "$2" = / ]; then
+    die "$1 must be an absolute path of [A-Za-z0-9._/+-] (got '$2')"
+  fi
+}
+safe_path --prefix "$PREFIX"
+safe_path --bindir "$BINDIR"
+PREFIX=${PREFIX%/}
+BINDIR=${BINDIR%/}
+case "$SYSTEMCTL" in auto | yes | no) ;; *) die "--systemctl takes auto, yes or no (got '$SYSTEMCTL')" ;; esac
+if [ "$SYSTEMCTL" = auto ]; then
+  if [ -d /run/systemd/system ]; then SYSTEMCTL=yes; else SYSTEMCTL=no; fi
+fi
+
+run() {
+  if [ "$DRY_RUN" = 1 ]; then
+    printf '+'
+    printf ' %q' "$@"
+    printf '\n'
+  else
+    "$@"
+  fi
+}
+note() { echo "uninstall: $*"; }
+
+if [ "$DRY_RUN" = 0 ] && [ "$(id -u)" -ne 0 ]; then
+  die "run as root (sudo scripts/uninstall.sh), or try --dry-run"
+fi
+# Never delete a tree this script's sibling did not install.
+if [ -e "$PREFIX" ] && [ ! -f "$PREFIX/.vqd-install" ]; then
+  die "$PREFIX has no .vqd-install marker: it was not installed by scripts/install.sh; not removing it"
+fi
+
+# --- Units ----------------------------------------------------------------------------------------
+if [ "$SYSTEMCTL" = yes ]; then
+  for unit in "${UNITS[@]}"; do
+    if [ -e "$UNITDIR/$unit" ]; then run systemctl disable --now "$unit"; fi
+  done
+else
+  note "systemd is not running here (or --systemctl no): not stopping or disabling units"
+fi
+for unit in "${UNITS[@]}"; do
+  if [ -e "$UNITDIR/$unit" ] || [ "$DRY_RUN" = 1 ]; then run rm -f -- "$UNITDIR/$unit"; fi
+done
+if [ "$PURGE" = 1 ]; then
+  for unit in "${UNITS[@]}"; do run rm -rf -- "$UNITDIR/$unit.d"; done
+fi
+[ "$SYSTEMCTL" = no ] || run systemctl daemon-reload
+
+# --- Program and command -----------------------------------------------------------------------------
+if [ -e "$PREFIX" ] || [ "$DRY_RUN" = 1 ]; then run rm -rf -- "$PREFIX"; fi
+if [ -f "$BINDIR/vqd" ] && grep -q "installed by scripts/install.sh" "$BINDIR/vqd"; then
+  run rm -f -- "$BINDIR/vqd"
+elif [ "$DRY_RUN" = 1 ]; then
+  run rm -f -- "$BINDIR/vqd"
+fi
+
+# --- Data, configuration, secrets, user ------------------------------------------------------------------
+if [ "$PURGE" = 1 ]; then
+  run rm -rf -- /var/lib/vqd /etc/vqd
+  shopt -s nullglob
+  secrets=(/etc/credstore/vqd-* /etc/credstore/vqd.*)
+  shopt -u nullglob
+  [ ${#secrets[@]} -eq 0 ] || run rm -f -- "${secrets[@]}"
+  if getent passwd "$SERVICE_USER" >/dev/null || [ "$DRY_RUN" = 1 ]; then run userdel "$SERVICE_USER"; fi
+  note "purged the data, the configuration, the secrets and the user $SERVICE_USER"
+else
+  note "kept /var/lib/vqd (database, outputs), /etc/vqd, /etc/credstore/vqd-* and the user $SERVICE_USER (--purge removes them)"
+fi
+note "vqd removed from $PREFIX"
