@@ -1,4 +1,5 @@
 /** `vqd start` as a child process, timed from spawn to its "vqd ready" log line. */
+import { DAEMON_NODE_FLAGS } from "../shared/node-flags.js";
 import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
 import { childEnv } from "./context.js";
@@ -35,7 +36,7 @@ export function startDaemonChild(configFile: string, cwd: string, options: { tim
     if (tail.length > 40) tail.shift();
   };
   const t0 = now();
-  const child = spawn(process.execPath, [VQD_BIN, "--config", configFile, "start"], { env: childEnv(), cwd, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, VQD_BIN, "--config", configFile, "start"], { env: childEnv(), cwd, stdio: ["ignore", "pipe", "pipe"] });
   live.add(child);
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   void exited.then(() => live.delete(child));
