@@ -9,7 +9,8 @@ import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import type BetterSqlite3 from "better-sqlite3";
-import { LANES, type Lane, type Video, type VideoState } from "../../src/domain/index.js";
+import { type Lane, type Video, type VideoState } from "../../src/domain/index.js";
+import { MixedWorkload } from "../../src/profiler/stress.js";
 import { openDatabase, SqliteEventStore, VideoStore, type Database, type NewEvent } from "../../src/store/index.js";
 import { alternate, median, msOnce, seededRandom, shuffled, tempDir, usPerOp } from "./measure.js";
 import type { BenchContext, BenchGroup, BenchResult, Figure } from "./types.js";
@@ -243,123 +244,13 @@ let sink = 0; // results land here so that no loop body is dead code
 
 // ---------------------------------------------------------------- stress
 
-/** A deterministic mixed workload: 40% enqueue, 30% get, 20% commands, 10% list 50. */
-export class StressWorkload {
-  readonly #store: VideoStore;
-  readonly #random: () => number;
-  readonly #all: string[] = [];
-  readonly #queued: string[] = [];
-  readonly #running: string[] = [];
-  readonly #videos = new Map<string, Video>();
-  #next = 0;
-  #kind = 0;
-  readonly counts = { enqueue: 0, get: 0, start: 0, complete: 0, priority: 0, list: 0 };
-
-  constructor(store: VideoStore, random: () => number) {
-    this.#store = store;
-    this.#random = random;
-  }
-
-  /** One operation; a promise only for the (async, Kysely) list. */
-  step(): Promise<unknown> | undefined {
-    const r = this.#random();
-    if (r < 0.4 || this.#all.length === 0) {
-      this.#enqueue();
-      return undefined;
-    }
-    if (r < 0.7) {
-      this.counts.get++;
-      sink += this.#store.get(this.#pick(this.#all))?.version ?? 0;
-      return undefined;
-    }
-    if (r < 0.9) {
-      this.#command();
-      return undefined;
-    }
-    this.counts.list++;
-    return this.#store.list({ limit: 50 });
-  }
-
-  #pick(from: readonly string[]): string {
-    return from[Math.floor(this.#random() * from.length)] as string;
-  }
-
-  #take(from: string[]): string {
-    const i = Math.floor(this.#random() * from.length);
-    const id = from[i] as string;
-    from[i] = from[from.length - 1] as string;
-    from.pop();
-    return id;
-  }
-
-  #track(v: Video): void {
-    this.#videos.set(v.id, v);
-    if (v.state === "queued" || v.state === "retrying") this.#queued.push(v.id);
-    else if (v.state === "running") this.#running.push(v.id);
-  }
-
-  #enqueue(): void {
-    this.counts.enqueue++;
-    const id = `s-${String(this.#next++).padStart(7, "0")}`;
-    const r = this.#store.execute(id, {
-      type: "EnqueueVideo",
-      path: `/srv/videos/incoming/${id}.mp4`,
-      pipeline: "default",
-      steps: STEPS,
-      lane: LANES[this.#next % LANES.length] as Lane,
-      maxAttempts: 3,
-      metadata: { source: "stress" },
-    });
-    this.#all.push(id);
-    this.#track(r.video);
-  }
-
-  /** Start attempt, complete step, change priority in turn; whichever has a video to act on. */
-  #command(): void {
-    for (let tries = 0; tries < 3; tries++) {
-      const kind = this.#kind++ % 3;
-      if (kind === 0 && this.#queued.length > 0) {
-        this.counts.start++;
-        const id = this.#take(this.#queued);
-        const v = this.#videos.get(id) as Video;
-        this.#track(this.#store.execute(id, { type: "StartAttempt", dispatch: v.dispatch, worker: "stress" }).video);
-        return;
-      }
-      if (kind === 1 && this.#running.length > 0) {
-        this.counts.complete++;
-        const id = this.#take(this.#running);
-        const v = this.#videos.get(id) as Video;
-        const index = v.completedSteps.length;
-        const r = this.#store.execute(id, {
-          type: "CompleteStep",
-          attempt: v.attempts,
-          index,
-          step: v.steps[index] as string,
-          outputs: { file: `/srv/videos/out/${id}.${index}`, bytes: 1_000_000 + index },
-          durationMs: 10 + index,
-        });
-        this.#track(r.video);
-        return;
-      }
-      if (kind === 2 && this.#queued.length > 0) {
-        this.counts.priority++;
-        const id = this.#pick(this.#queued);
-        const v = this.#videos.get(id) as Video;
-        const lane = LANES[(LANES.indexOf(v.lane) + 1) % LANES.length] as Lane;
-        this.#videos.set(id, this.#store.execute(id, { type: "ChangePriority", lane }).video);
-        return;
-      }
-    }
-    this.#enqueue();
-  }
-}
-
-async function stressOnce(dir: string, plan: Plan, rep: number): Promise<{ opsPerSec: number; counts: StressWorkload["counts"] }> {
+async function stressOnce(dir: string, plan: Plan, rep: number): Promise<{ opsPerSec: number; counts: MixedWorkload["counts"] }> {
   const db = await openDatabase({ file: join(dir, `stress-${rep}.db`), synchronous: "normal" });
   try {
-    const work = new StressWorkload(new VideoStore(db), seededRandom(0x5eed + rep));
+    // The profiler's DB stress workload, so `npm run bench` and `vqd profile advanced` measure the same thing.
+    const work = new MixedWorkload(new VideoStore(db), 0x5eed + rep);
     for (let i = warmupOf(plan.stressOps); i > 0; i--) await work.step();
-    for (const k of Object.keys(work.counts) as (keyof StressWorkload["counts"])[]) work.counts[k] = 0;
+    for (const k of Object.keys(work.counts) as (keyof MixedWorkload["counts"])[]) work.counts[k] = 0;
     const start = performance.now();
     for (let i = 0; i < plan.stressOps; i++) {
       const p = work.step();

@@ -53,18 +53,8 @@ export function tempDir(prefix: string): { readonly path: string; remove(): void
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 
-/** A small deterministic PRNG (xorshift32) so that mixed workloads are the same on every run. */
-export function seededRandom(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x1_0000_0000;
-  };
-}
+/** A small deterministic PRNG (xorshift32), shared with the profiler's workloads. */
+export { seededRandom } from "../../src/profiler/stress.js";
 
 /** Fisher-Yates shuffle with the given random source; returns a new array. */
 export function shuffled<T>(items: readonly T[], random: () => number): T[] {
