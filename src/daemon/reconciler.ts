@@ -99,8 +99,10 @@ export class Reconciler {
 export function isLost(v: InFlightVideo, view: StreamView, runningHere: ReadonlySet<string>): boolean {
   if (runningHere.has(v.videoId)) return false;
   const o = v.outbox;
-  // No row yet, or not sent yet (a retry waiting for its backoff): the relay will publish it.
-  if (!o || o.superseded || o.sentAt === null || o.streamSeq === null) return o === null && v.state !== "running" ? true : false;
+  // A waiting video with no outbox row for its dispatch has nothing that would ever publish it.
+  if (o === null) return v.state !== "running";
+  // Not sent yet (a retry waiting for its backoff) or superseded: the relay owns it.
+  if (o.superseded || o.sentAt === null || o.streamSeq === null) return false;
   const seq = o.streamSeq;
   if (Date.parse(view.created) > Date.parse(o.sentAt)) return true; // the stream was recreated since
   if (seq < view.firstSeq || seq > view.lastSeq) return true;

@@ -13,30 +13,12 @@ import {
   natsStats,
   NatsAuthError,
   NatsUnavailableError,
-  type BusLogger,
 } from "../../src/bus/index.js";
+import { waitFor } from "../support/wait.js";
+import { captureLogger } from "./capture-logger.js";
 import { startNatsServer, type TestNatsServer } from "../support/nats-server.js";
 import { freePort } from "../support/ports.js";
 
-interface Line {
-  level: "info" | "warn" | "error";
-  msg: string;
-  obj: object;
-}
-
-function captureLogger(): BusLogger & { lines: Line[] } {
-  const lines: Line[] = [];
-  const at = (level: Line["level"]) => (obj: object, msg?: string) => lines.push({ level, obj, msg: msg ?? "" });
-  return { lines, info: at("info"), warn: at("warn"), error: at("error") };
-}
-
-async function waitFor(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe("connectNats", () => {
   let srv: TestNatsServer;

@@ -6,6 +6,7 @@
  *
  * Not a test file itself (no `.test.` in the name), so `node --test dist/test/workers/` skips it.
  */
+import { waitFor as pollUntil } from "../support/wait.js";
 import { connect, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { ApiClient, type EnqueueResultJson } from "../../src/api/index.js";
 import { subjects as makeSubjects, type PublishedEvent, type Subjects } from "../../src/bus/index.js";
@@ -34,13 +35,7 @@ export function testLogger(): Logger {
 }
 
 export async function waitFor<T>(probe: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== null && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  return pollUntil(probe, timeoutMs, what, 10);
 }
 
 export interface HarnessOptions {
