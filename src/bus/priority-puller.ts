@@ -8,6 +8,11 @@ export interface PullerOptions {
   readonly lanes: readonly Lane[];
   /** Messages held per lane before a worker takes them (small: held messages are unavailable to other nodes). */
   readonly prefetch: number;
+  /**
+   * While workers take jobs fast, a lane may hold up to this many: about HOLD_WORK_MS of work at
+   * the rate they are being taken. Default: prefetch (no adaptation).
+   */
+  readonly prefetchMax?: number;
   /** How often held-but-not-started messages are marked in progress, below the ack wait. */
   readonly heartbeatMs: number;
   /** Long-poll length of one pull request. */
@@ -21,6 +26,21 @@ export interface PullerOptions {
  * count waits this long (another node took those messages); normally they arrive in a round trip.
  */
 const HOLD_FOR_HIGHER_LANE_MS = 200;
+
+/**
+ * Adaptive prefetch: a lane holds about this much work, measured by the rate at which workers
+ * take jobs. Slow jobs (a transcode a minute) keep it at `prefetch`; a burst of short jobs
+ * raises it towards `prefetchMax`, so that one pull brings many messages instead of a few.
+ */
+const HOLD_WORK_MS = 100;
+/** The take rate is measured over windows of this length. */
+const RATE_WINDOW_MS = 250;
+/**
+ * A pull above `prefetch` is short-lived (1 s is the least nats.js accepts): if the jobs turn
+ * slow, a big pull left open would keep delivering (and this node holding) messages that other
+ * nodes could run.
+ */
+const BIG_PULL_EXPIRES_MS = 1000;
 
 /**
  * Strict priority between lanes, FIFO within a lane. JetStream has no per-message priority, so
@@ -49,6 +69,10 @@ export class PriorityPuller {
   #offRecreated: (() => void) | undefined;
   #stopped = false;
   #started = false;
+  /** Jobs taken since #rateFrom, and the last measured take rate (jobs per ms). */
+  #taken = 0;
+  #rateFrom = performance.now();
+  #rate = 0;
 
   constructor(queue: JetStreamJobQueue, options: PullerOptions) {
     this.#queue = queue;
@@ -73,6 +97,11 @@ export class PriorityPuller {
     const job = this.#shift();
     if (job) return Promise.resolve(job);
     return new Promise((resolve) => this.#takers.push(resolve));
+  }
+
+  /** How many messages a lane may hold right now: prefetch, or more while jobs finish fast. */
+  get holdLimit(): number {
+    return this.#limit();
   }
 
   /** Messages held locally, per lane (for status). */
@@ -105,6 +134,7 @@ export class PriorityPuller {
           return undefined;
         }
         const job = b.shift();
+        this.#taken++;
         this.#roomWaiters.get(lane)?.();
         this.#syncHeartbeat();
         return job;
@@ -160,14 +190,31 @@ export class PriorityPuller {
     );
   }
 
+  /** How many messages a lane may hold now (see HOLD_WORK_MS). */
+  #limit(): number {
+    const { prefetch, prefetchMax = prefetch } = this.#opts;
+    if (prefetchMax <= prefetch) return prefetch;
+    const now = performance.now();
+    if (now - this.#rateFrom >= RATE_WINDOW_MS) {
+      // Up at once, down by half per window: a pause between bursts does not shrink the hold.
+      this.#rate = Math.max(this.#taken / (now - this.#rateFrom), this.#rate / 2);
+      this.#taken = 0;
+      this.#rateFrom = now;
+    }
+    return Math.max(prefetch, Math.min(prefetchMax, Math.ceil(this.#rate * HOLD_WORK_MS)));
+  }
+
   async #pullLoop(lane: Lane): Promise<void> {
     let backoff = 100;
     while (!this.#stopped) {
-      const room = this.#opts.prefetch - (this.#buffers.get(lane)?.length ?? 0);
-      if (room <= 0) {
+      const limit = this.#limit();
+      const room = limit - (this.#buffers.get(lane)?.length ?? 0);
+      // Above prefetch, wait until half the lane's hold is free: fewer, bigger pulls.
+      if (room <= 0 || (limit > this.#opts.prefetch && room < limit / 2)) {
         await this.#waitForRoom(lane);
         continue;
       }
+      const big = room > this.#opts.prefetch;
       let fetch: ConsumerMessages | undefined;
       try {
         const consumer = await this.#queue.consumer(lane);
@@ -175,7 +222,8 @@ export class PriorityPuller {
           this.#learnPending(lane, (await consumer.info()).num_pending);
           this.#dispatch();
         }
-        fetch = await consumer.fetch({ max_messages: room, expires: this.#opts.expiresMs ?? 30_000 });
+        const expires = this.#opts.expiresMs ?? 30_000;
+        fetch = await consumer.fetch({ max_messages: room, expires: big ? Math.min(expires, BIG_PULL_EXPIRES_MS) : expires });
         this.#fetches.add(fetch);
         // stop() may have run while this pull was being created: it would wait out its expiry.
         if (this.#stopped) fetch.stop();

@@ -305,6 +305,9 @@ function checkCrossFieldRules(config: ParsedConfig, provenance: Provenance): voi
       `must be >= workers.backoff.initialMs (${workers.backoff.initialMs}) (got ${workers.backoff.maxMs})`,
     );
   }
+  if (workers.prefetchMax < workers.prefetch) {
+    fail([["workers", "prefetchMax"], ["workers", "prefetch"]], `must be >= workers.prefetch (${workers.prefetch}) (got ${workers.prefetchMax})`);
+  }
   if (workers.heartbeatMs >= nats.ackWaitMs) {
     fail(
       [["workers", "heartbeatMs"], ["nats", "ackWaitMs"]],

@@ -81,6 +81,8 @@ export interface WorkersConfig {
   readonly heartbeatMs: number;
   /** Job messages held per lane ahead of the workers. */
   readonly prefetch: number;
+  /** Upper bound of the held messages when jobs finish fast (the puller holds ~100 ms of work). */
+  readonly prefetchMax: number;
 }
 
 export interface LaneConfig {
@@ -574,6 +576,7 @@ export const configSchema = z.strictObject(
       shutdownDeadlineMs: ms(0, 30000),
       heartbeatMs: ms(1, 10000),
       prefetch: intBetween(1, 1000, 6),
+      prefetchMax: intBetween(1, 10000, 256),
     }),
     lanes: section({ default: oneOf(LANES, "normal"), ...laneShape }),
     pipelines: pipelinesSchema,

@@ -56,6 +56,8 @@ export function apiHandlers(d: HandlerDeps): Handlers {
       if (req.kind === "start") {
         const r = await d.reporter.start({ videoId: req.videoId, dispatch: req.dispatch, lane: req.lane }, req.worker, req.redelivered, call.span);
         if (!r.ok) throw new ApiError("refused", r.reason);
+        // A remote worker acts on the reply as on a stored fact: answer once it is one.
+        await r.durable;
         return r.started;
       }
       const { kind: _kind, videoId, ...report } = req;
@@ -64,6 +66,7 @@ export function apiHandlers(d: HandlerDeps): Handlers {
           ? await d.reporter.stepCompleted(videoId, report as Parameters<StoreReporter["stepCompleted"]>[1], call.span)
           : await d.reporter.failed(videoId, report as Parameters<StoreReporter["failed"]>[1], call.span);
       if (!r.ok) throw new ApiError("refused", r.reason);
+      await r.durable;
       return { stored: true };
     },
   };

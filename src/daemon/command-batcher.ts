@@ -1,62 +1,158 @@
+import type BetterSqlite3 from "better-sqlite3";
 import type { BatchItemResult, CommandItem, VideoStore } from "../store/index.js";
-import { isSampled, noopTelemetry, type Telemetry, type TraceSpan } from "../telemetry/index.js";
+import { isSampled, noopTelemetry, type Telemetry } from "../telemetry/index.js";
 
 /** A commit span links at most this many of the spans whose commands it carries. */
 const MAX_LINKS = 32;
 
+/** A window commits early once it holds this many commands (bounds the work a crash can undo). */
+const MAX_WINDOW_COMMANDS = 1000;
+
+/** A command run now inside the open write transaction: its outcome, and when it is on disk. */
+export interface Submitted {
+  readonly result: BatchItemResult;
+  /** Resolves once the transaction holding the command has committed; rejects if it was rolled back. */
+  readonly durable: Promise<void>;
+}
+
+interface Window {
+  readonly items: CommandItem[];
+  readonly results: BatchItemResult[];
+  /** Time spent running the window's commands, in ms (the commit adds its own). */
+  execMs: number;
+  readonly durable: Promise<void>;
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
 /**
- * Group commit. Commands submitted in the same turn of the event loop (from every worker, the
- * API and the relay) run in one SQLite transaction: one commit for the lot instead of one each.
- * Each caller gets its own result; a refused command does not affect the others.
+ * Group commit with write-behind. A command runs at once inside a write transaction that stays
+ * open until the end of the current turn of the event loop, then commits: every command
+ * submitted in that turn (from every worker, the API, the relay) shares one commit.
+ *
+ * The caller gets the outcome at once and a `durable` promise for the commit. What leaves the
+ * process waits for it: a job message is acked, an API reply sent, a domain event published only
+ * once its commit is done. What stays inside may go ahead: a worker starts a step as soon as the
+ * attempt is decided, and a crash before the commit loses the attempt and the step's result
+ * together (the unacked message is delivered again). With a no-op pipeline this turns about three
+ * commits per turn into one per turn for everything the workers got through, which is what makes
+ * durable jobs cheap.
+ *
+ * A refused command records nothing and does not affect the others. An error that is not a
+ * refusal (I/O, a broken projection) rolls the whole window back: every command in it is
+ * reported not durable, and its callers hand their jobs back rather than ack them.
  */
 export class CommandBatcher {
   readonly #store: VideoStore;
   readonly #onCommitted: (results: readonly BatchItemResult[]) => void;
-  #pending: { item: CommandItem; resolve: (r: BatchItemResult) => void; reject: (e: unknown) => void }[] = [];
-  #scheduled = false;
   readonly #tel: Telemetry;
+  readonly #sql: { begin: BetterSqlite3.Statement; commit: BetterSqlite3.Statement; rollback: BetterSqlite3.Statement };
+  readonly #raw: BetterSqlite3.Database;
+  #window: Window | null = null;
 
-  /** With telemetry, each transaction is one span (`vq.store.append`) and one latency sample. */
+  /** With telemetry, each commit is one span (`vq.store.append`) and one latency sample. */
   constructor(store: VideoStore, onCommitted: (results: readonly BatchItemResult[]) => void = () => {}, telemetry: Telemetry = noopTelemetry) {
     this.#store = store;
     this.#onCommitted = onCommitted;
     this.#tel = telemetry;
+    this.#raw = store.database.raw;
+    this.#sql = { begin: this.#raw.prepare("BEGIN IMMEDIATE"), commit: this.#raw.prepare("COMMIT"), rollback: this.#raw.prepare("ROLLBACK") };
   }
 
-  submit(item: CommandItem): Promise<BatchItemResult> {
-    return new Promise((resolve, reject) => {
-      this.#pending.push({ item, resolve, reject });
-      if (!this.#scheduled) {
-        this.#scheduled = true;
-        setImmediate(() => this.#flush());
-      }
-    });
+  /** Runs the command now; the outcome is visible to later commands at once and durable with `durable`. */
+  run(item: CommandItem): Submitted {
+    return this.#runAll([item])[0] as Submitted;
   }
 
-  /** Runs a batch the caller already has (an enqueue of many files) through the same hook. */
-  executeMany(items: readonly CommandItem[]): BatchItemResult[] {
-    const results = this.#execute(items);
-    this.#notify(results);
-    return results;
+  /** Runs the command and resolves once it is committed. */
+  async submit(item: CommandItem): Promise<BatchItemResult> {
+    const s = this.run(item);
+    await s.durable;
+    return s.result;
   }
 
-  /** One transaction, timed, in a span that hangs under (or links) the spans of its commands. */
-  #execute(items: readonly CommandItem[]): BatchItemResult[] {
-    const span = this.#span(items);
+  /** Runs a batch the caller already has (an enqueue of many files); resolves once committed. */
+  async executeMany(items: readonly CommandItem[]): Promise<BatchItemResult[]> {
+    const submitted = this.#runAll(items);
+    await submitted[0]?.durable;
+    return submitted.map((s) => s.result);
+  }
+
+  /** Commits the open window now (shutdown, tests). */
+  flush(): void {
+    const w = this.#window;
+    if (!w) return;
+    this.#window = null;
+    const span = this.#span(w.items);
     const t0 = performance.now();
     try {
-      const results = this.#store.executeMany(items);
-      this.#tel.storeAppended((performance.now() - t0) / 1000, items.length);
-      return results;
+      this.#sql.commit.run();
     } catch (err) {
       span.fail(err);
-      throw err;
-    } finally {
       span.end();
+      this.#rollback(w, err);
+      return;
+    }
+    span.end();
+    this.#tel.storeAppended((w.execMs + performance.now() - t0) / 1000, w.items.length);
+    w.resolve();
+    try {
+      this.#onCommitted(w.results);
+    } catch {
+      // Post-commit hooks (event publishing, metrics) must never undo or fail a stored result.
     }
   }
 
-  #span(items: readonly CommandItem[]): TraceSpan {
+  #runAll(items: readonly CommandItem[]): Submitted[] {
+    const w = this.#open();
+    const t0 = performance.now();
+    let results: BatchItemResult[];
+    try {
+      results = this.#store.executeMany(items);
+    } catch (err) {
+      this.#window = null;
+      this.#rollback(w, err);
+      throw err;
+    }
+    w.execMs += performance.now() - t0;
+    for (let i = 0; i < items.length; i++) {
+      w.items.push(items[i] as CommandItem);
+      w.results.push(results[i] as BatchItemResult);
+    }
+    if (w.items.length >= MAX_WINDOW_COMMANDS) this.flush();
+    return results.map((result) => ({ result, durable: w.durable }));
+  }
+
+  #open(): Window {
+    if (this.#window) return this.#window;
+    if (this.#raw.inTransaction) throw new Error("CommandBatcher: a write transaction is already open on this connection outside the batcher");
+    this.#sql.begin.run();
+    let resolve!: () => void;
+    let reject!: (err: unknown) => void;
+    const durable = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    // Callers that only await the outcome must not turn a rollback into an unhandled rejection.
+    durable.catch(() => undefined);
+    const w: Window = { items: [], results: [], execMs: 0, durable, resolve, reject };
+    this.#window = w;
+    setImmediate(() => {
+      if (this.#window === w) this.flush();
+    });
+    return w;
+  }
+
+  #rollback(w: Window, err: unknown): void {
+    try {
+      if (this.#raw.inTransaction) this.#sql.rollback.run();
+    } catch {
+      // The connection already rolled back (SQLite does on some I/O errors).
+    }
+    w.reject(new WindowRolledBackError(err));
+  }
+
+  #span(items: readonly CommandItem[]) {
     if (this.#tel.mode === "off") return this.#tel.span("");
     let parent: string | undefined;
     let links: string[] | undefined;
@@ -67,7 +163,7 @@ export class CommandBatcher {
       else if (!links) links = [parent, t];
       else if (links.length < MAX_LINKS && !links.includes(t)) links.push(t);
     }
-    // A transaction for one traced request is part of its trace; one shared by many links them;
+    // A commit for one traced request is part of its trace; one shared by many links them;
     // one carrying nothing sampled is only timed (slow-operation log), not recorded.
     return this.#tel.span("vq.store.append", {
       record: parent !== undefined,
@@ -76,28 +172,12 @@ export class CommandBatcher {
       attributes: { "db.system.name": "sqlite", "db.operation.name": "append", "vq.commands": items.length },
     });
   }
+}
 
-  #flush(): void {
-    this.#scheduled = false;
-    const batch = this.#pending;
-    this.#pending = [];
-    if (batch.length === 0) return;
-    let results: BatchItemResult[];
-    try {
-      results = this.#execute(batch.map((b) => b.item));
-    } catch (err) {
-      for (const b of batch) b.reject(err);
-      return;
-    }
-    batch.forEach((b, i) => b.resolve(results[i] as BatchItemResult));
-    this.#notify(results);
-  }
-
-  #notify(results: readonly BatchItemResult[]): void {
-    try {
-      this.#onCommitted(results);
-    } catch {
-      // Post-commit hooks (event publishing, metrics) must never undo or fail a stored result.
-    }
+/** The commands of a window were rolled back together because one of them (or the commit) failed. */
+export class WindowRolledBackError extends Error {
+  constructor(cause: unknown) {
+    super(`the store rolled back a group of commands: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+    this.name = "WindowRolledBackError";
   }
 }

@@ -53,6 +53,7 @@ export class Daemon {
   readonly #depth: QueueDepthMonitor | null;
   readonly #inbox: InboxWatcher;
   readonly #scheduler: Scheduler;
+  readonly #batcher: CommandBatcher;
   #cancelSub?: Subscription;
   #progressSub?: Subscription;
   /** Latest progress tick of every running video, from this node's workers and remote ones. */
@@ -82,6 +83,7 @@ export class Daemon {
     this.subjects = subjects(config.nats.subjectPrefix);
     this.#events = new NatsEventBus(nats.nc, this.subjects);
     const batcher = new CommandBatcher(store, (results) => this.#afterCommit(results), tel);
+    this.#batcher = batcher;
     this.#inbox = new InboxWatcher({
       config,
       enqueue: (paths, o) => enqueueVideos(batcher, config, { paths, lane: o.lane, pipeline: o.pipeline, metadata: o.metadata, source: "inbox" }),
@@ -104,6 +106,7 @@ export class Daemon {
           puller: new PriorityPuller(queue, {
             lanes: LANES.filter((l) => config.lanes[l].enabled),
             prefetch: config.workers.prefetch,
+            prefetchMax: config.workers.prefetchMax,
             heartbeatMs: config.workers.heartbeatMs,
             logger: log.child({ component: "puller" }),
           }),
@@ -330,9 +333,12 @@ export class Daemon {
       this.#progressSub?.unsubscribe();
     });
     await step("reconciler", () => this.#reconciler.stop());
-    // Give the batcher's last turn a chance to commit and the relay to publish what it woke for.
+    // Commit the last group, and give the relay a turn to publish what it woke for.
+    await step("commit", () => this.#batcher.flush());
     await new Promise((r) => setImmediate(r));
     await step("relay", () => this.#relay.stop());
+    // The relay marks rows sent after their publishes are acknowledged: commit those too.
+    await step("commit", () => this.#batcher.flush());
     await step("nats", () => this.#nats.close());
     await step("database", () => this.#db.close());
     // Last: the spans and metrics of the shutdown itself go out too (bounded: a collector that

@@ -47,6 +47,7 @@ export class WorkerNode {
       puller: new PriorityPuller(queue, {
         lanes: LANES.filter((l) => config.lanes[l].enabled),
         prefetch: config.workers.prefetch,
+        prefetchMax: config.workers.prefetchMax,
         heartbeatMs: config.workers.heartbeatMs,
         logger: logger.child({ component: "puller" }),
       }),

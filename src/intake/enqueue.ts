@@ -1,7 +1,7 @@
 import type { Config } from "../config/index.js";
 import { isLane, type Lane, type Video } from "../domain/index.js";
 import { newVideoId } from "../shared/ids.js";
-import type { VideoStore } from "../store/index.js";
+import type { BatchItemResult, CommandItem } from "../store/index.js";
 import { InputError } from "./errors.js";
 import { realRoots, validateVideoPath } from "./validate-path.js";
 
@@ -16,6 +16,11 @@ export interface EnqueueRequest {
   readonly source: string;
   /** W3C traceparent of the enqueue (telemetry): recorded in the metadata, carried by the job messages. */
   readonly traceparent?: string;
+}
+
+/** The store itself (the CLI with no daemon) or the daemon's group commit, which resolves once committed. */
+export interface CommandRunner {
+  executeMany(items: readonly CommandItem[]): BatchItemResult[] | Promise<BatchItemResult[]>;
 }
 
 export type EnqueueOutcome =
@@ -42,7 +47,7 @@ export function resolveLane(config: Config, lane: string | undefined): Lane {
  * A bad path is reported in its own slot; it never stops the others. Lane and pipeline are
  * checked first: when they are wrong, nothing is enqueued.
  */
-export async function enqueueVideos(store: Pick<VideoStore, "executeMany">, config: Config, request: EnqueueRequest): Promise<EnqueueOutcome[]> {
+export async function enqueueVideos(store: CommandRunner, config: Config, request: EnqueueRequest): Promise<EnqueueOutcome[]> {
   const lane = resolveLane(config, request.lane);
   const pipeline = request.pipeline ?? config.defaultPipeline;
   const steps = pipelineSteps(config, pipeline);
@@ -60,7 +65,7 @@ export async function enqueueVideos(store: Pick<VideoStore, "executeMany">, conf
   const good = checked.filter((c): c is { input: string; path: string } => "path" in c);
   // Ids sort by millisecond, then at random: sorted, a batch lists ("oldest first") in input order.
   const ids = good.map(() => newVideoId()).sort();
-  const results = store.executeMany(
+  const results = await store.executeMany(
     good.map((c, i) => ({
       videoId: ids[i] as string,
       command: {

@@ -319,7 +319,7 @@ export function advancedSteps(plan: AdvancedPlan, options: { pipeline?: string }
         }
         addS = (now() - t0) / 1000;
         ctx.progress.advance(0.2, "processing on the JetStream queue");
-        puller = new PriorityPuller(q, { lanes: LANES, prefetch: ctx.config.workers.prefetch, heartbeatMs: ctx.config.workers.heartbeatMs });
+        puller = new PriorityPuller(q, { lanes: LANES, prefetch: ctx.config.workers.prefetch, prefetchMax: ctx.config.workers.prefetchMax, heartbeatMs: ctx.config.workers.heartbeatMs });
         puller.start();
         let taken = 0;
         t0 = now();

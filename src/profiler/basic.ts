@@ -362,7 +362,7 @@ export function basicSteps(plan: BasicPlan): StepDef[] {
         const refused = outcomes.filter((o) => !o.ok);
         if (refused.length > 0) throw new Error(`${refused.length} of ${n} publishes failed: ${(refused[0] as { error: Error }).error.message}`);
         ctx.progress.advance(0.4, "get");
-        puller = new PriorityPuller(q, { lanes: LANES, prefetch: workers.prefetch, heartbeatMs: workers.heartbeatMs });
+        puller = new PriorityPuller(q, { lanes: LANES, prefetch: workers.prefetch, prefetchMax: workers.prefetchMax, heartbeatMs: workers.heartbeatMs });
         puller.start();
         const taken: ReceivedJob[] = [];
         const p = puller;
@@ -398,7 +398,7 @@ export function basicSteps(plan: BasicPlan): StepDef[] {
         return {
           method:
             `JetStreamJobQueue on its own work-queue stream: publish ${fmt(n, 0)} job messages (20% high, 50% normal, 30% low) pipelined as the outbox relay does, ` +
-            `take them with the workers' PriorityPuller (prefetch ${workers.prefetch}), ack each (then flush); times are per job.`,
+            `take them with the workers' PriorityPuller (prefetch ${workers.prefetch}-${workers.prefetchMax}), ack each (then flush); times are per job.`,
           figures: [
             fig("queue.add_us", "queue add (publish, acknowledged by JetStream)", (addMs * 1000) / n, "us", "lower", { reference: REF.addUs, headline: true }),
             fig("queue.get_us", "get (pull by priority)", (getMs * 1000) / n, "us", "lower", { reference: REF.getUs }),

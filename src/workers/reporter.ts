@@ -19,16 +19,27 @@ export interface StartedJob {
  * worker settles it, or, if it died, the message comes back after the ack wait as a redelivery.
  */
 export type StartOutcome =
-  | { readonly ok: true; readonly started: StartedJob }
-  | { readonly ok: false; readonly reason: string; readonly busy?: boolean };
+  | ({ readonly ok: true; readonly started: StartedJob } & Durable)
+  | ({ readonly ok: false; readonly reason: string; readonly busy?: boolean } & Durable);
 
 /** ok:false means the store no longer wants this work (cancelled, superseded...): stop and drop. */
-export type ReportOutcome = { readonly ok: true } | { readonly ok: false; readonly reason: string };
+export type ReportOutcome = ({ readonly ok: true } & Durable) | ({ readonly ok: false; readonly reason: string } & Durable);
+
+/**
+ * A report may be decided before it is on disk (the daemon's group commit): the worker goes on
+ * at once, and `durable` settles when the report is stored (for a refusal: when the state it was
+ * refused by is). The job message is acked only after
+ * every report of the job is durable; a rejection hands the message back instead. Absent: the
+ * report was stored before the call returned (a remote worker's reports).
+ */
+export interface Durable {
+  readonly durable?: Promise<void>;
+}
 
 /**
  * How a worker tells the record what happened. In the daemon it writes to SQLite directly; a
  * remote `vqd worker` sends the same reports to the daemon over NATS request/reply. Either way a
- * job message is acked only after its report is stored. `trace` is the span the report belongs to
+ * job message is acked only after its reports are stored. `trace` is the span the report belongs to
  * (its context travels with a remote report; the store's commit span links to it).
  */
 export interface JobReporter {

@@ -51,6 +51,13 @@ interface RunningJob {
 /** "leave": neither ack nor nak; another delivery of the same stream message settles it. */
 type Settle = "ack" | "nak" | "nak-later" | "leave";
 
+/** How a job ends: how to settle its message, the commits to wait for first, and its span (ended at settlement). */
+interface JobEnd {
+  settle: Settle;
+  readonly durable: Promise<void>[];
+  span: TraceSpan;
+}
+
 /**
  * A job stopped by shutdown is handed back with this delay rather than at once. nats-server 2.9
  * redelivers an immediate nak to a pull request still open from this (stopping) node; finding
@@ -68,6 +75,8 @@ export class WorkerPool {
   readonly #o: WorkerPoolOptions;
   readonly #running = new Map<string, RunningJob>();
   readonly #loops: Promise<void>[] = [];
+  /** Finished jobs whose messages wait for their reports' commit before the ack. */
+  readonly #settling = new Set<Promise<void>>();
   readonly #node: string;
   #stopping = false;
   #closing?: Promise<void>;
@@ -136,6 +145,7 @@ export class WorkerPool {
         for (const r of this.#running.values()) r.controller.abort("shutdown");
         await all;
       }
+      await Promise.allSettled([...this.#settling]);
     })();
     return this.#closing;
   }
@@ -148,28 +158,52 @@ export class WorkerPool {
         message.nak();
         break;
       }
-      let settle: Settle = "nak-later";
+      const job: JobEnd = { settle: "nak-later", durable: [], span: NOOP_SPAN };
       try {
-        settle = await this.#traced(worker, message);
+        job.settle = await this.#traced(worker, message, job);
       } catch (err) {
+        job.span.fail(err);
         this.#o.logger.error({ videoId: message.job.videoId, err: (err as Error).message }, "could not record a job's result; it will be redelivered");
-      } finally {
-        if (settle === "ack") message.ack();
-        else if (settle === "nak") message.nak(SHUTDOWN_REDELIVERY_DELAY_MS);
-        else if (settle === "nak-later") message.nak(1000);
       }
+      // The worker is free for the next job now; the message is settled once the reports are stored.
+      this.#settle(message, job);
     }
   }
 
+  /** Acks once every report of the job is durable (a rollback hands the message back instead). */
+  #settle(message: ReceivedJob, job: JobEnd): void {
+    const apply = (settle: Settle): void => {
+      if (settle === "ack") message.ack();
+      else if (settle === "nak") message.nak(SHUTDOWN_REDELIVERY_DELAY_MS);
+      else if (settle === "nak-later") message.nak(1000);
+      job.span.end();
+    };
+    if (job.settle !== "ack" || job.durable.length === 0) {
+      apply(job.settle);
+      return;
+    }
+    const done = Promise.all(job.durable).then(
+      () => apply("ack"),
+      (err: Error) => {
+        this.#o.logger.error({ videoId: message.job.videoId, err: err.message }, "a job's reports were not stored; it will be redelivered");
+        job.span.fail(err);
+        apply("nak-later");
+      },
+    );
+    this.#settling.add(done);
+    void done.finally(() => this.#settling.delete(done));
+  }
+
   /** #process inside the job's CONSUMER span, whose parent is the producer's context from the message headers. */
-  async #traced(worker: string, message: ReceivedJob): Promise<Settle> {
-    if (this.#tel.mode === "off") return this.#process(worker, message);
+  async #traced(worker: string, message: ReceivedJob, end: JobEnd): Promise<Settle> {
+    if (this.#tel.mode === "off") return this.#process(worker, message, end);
     const { lane, videoId, dispatch } = message.job;
     const subject = this.#o.subject?.(lane) ?? `vq.jobs.${lane}`;
     // A job that arrives without a context (sent by a daemon that does not export) starts its own
     // trace, within telemetry.tracedJobsPerSecond.
     const parented = message.headers.traceparent !== undefined;
-    const span = this.#tel.span(`process ${subject}`, {
+    // Ended when the message is settled, so that the commits of the job's reports fall inside it.
+    end.span = this.#tel.span(`process ${subject}`, {
       kind: "consumer",
       parent: message.headers,
       record: parented || this.#tel.admitJob(),
@@ -183,14 +217,7 @@ export class WorkerPool {
         "vq.delivery": message.deliveryCount,
       },
     });
-    try {
-      return await this.#process(worker, message, span);
-    } catch (err) {
-      span.fail(err);
-      throw err;
-    } finally {
-      span.end();
-    }
+    return this.#process(worker, message, end);
   }
 
   /**
@@ -215,8 +242,9 @@ export class WorkerPool {
     }
   }
 
-  async #process(worker: string, message: ReceivedJob, span: TraceSpan = NOOP_SPAN): Promise<Settle> {
+  async #process(worker: string, message: ReceivedJob, end: JobEnd): Promise<Settle> {
     const { videoId } = message.job;
+    const span = end.span;
     const log = this.#o.logger;
     const current = this.#running.get(videoId);
     if (current) {
@@ -226,6 +254,7 @@ export class WorkerPool {
       return current.message.seq === message.seq ? "leave" : "ack";
     }
     const start = await this.#o.reporter.start(message.job, worker, message.deliveryCount > 1 || message.job.recovery === true, span);
+    if (start.durable) end.durable.push(start.durable);
     if (!start.ok) {
       log.debug({ videoId, reason: start.reason }, "job no longer wanted; dropped");
       this.#o.onJobSettled?.(videoId, "dropped");
@@ -282,6 +311,7 @@ export class WorkerPool {
         } catch (e) {
           throw new ReportError(e);
         }
+        if (r.durable) end.durable.push(r.durable);
         if (!r.ok) {
           log.info({ videoId, step: name, reason: r.reason }, "step result refused by the store; job dropped");
           this.#o.onJobSettled?.(videoId, "dropped");
@@ -307,7 +337,8 @@ export class WorkerPool {
       }
       const { message: msg, retryable } = err instanceof StepConfigError ? { message: err.message, retryable: false } : classify(err);
       log.warn({ videoId, step: running.step, attempt: job.attempt, retryable, err: msg }, "step failed");
-      await this.#o.reporter.failed(videoId, { attempt: job.attempt, index, step: job.steps[index] ?? "?", message: msg, retryable }, span);
+      const r = await this.#o.reporter.failed(videoId, { attempt: job.attempt, index, step: job.steps[index] ?? "?", message: msg, retryable }, span);
+      if (r.durable) end.durable.push(r.durable);
       this.#o.onJobSettled?.(videoId, "failed");
       return "ack";
     } finally {

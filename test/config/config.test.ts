@@ -483,7 +483,16 @@ describe("errors", () => {
     });
   });
 
-  test("cross-field rules: backoff and heartbeat", () => {
+  test("cross-field rules: backoff, heartbeat and prefetch", () => {
+    assertConfigError(() => loadConfig({ cwd: freshDir(), env: { VQD_WORKERS__PREFETCHMAX: "3" } }), {
+      keyPath: "workers.prefetchMax",
+      source: "VQD_WORKERS__PREFETCHMAX",
+      reason: /must be >= workers\.prefetch \(6\) \(got 3\)/,
+    });
+    assertConfigError(() => loadConfig({ cwd: freshDir(), env: { VQD_WORKERS__PREFETCHMAX: "lots" } }), {
+      keyPath: "workers.prefetchMax",
+      source: "VQD_WORKERS__PREFETCHMAX",
+    });
     assertConfigError(() => loadConfig({ cwd: freshDir(), env: { VQD_WORKERS__BACKOFF__MAXMS: "10" } }), {
       keyPath: "workers.backoff.maxMs",
       source: "VQD_WORKERS__BACKOFF__MAXMS",

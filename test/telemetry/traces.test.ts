@@ -100,8 +100,10 @@ describe("traces across the NATS hop", () => {
         const proc = s.find((x) => x.traceId === root.traceId && x.name === `process ${p}.jobs.normal`);
         return proc ? s.filter((x) => x.name === "vq.store.append" && x.parentSpanId === proc.spanId) : [];
       };
-      // The attempt's start and both steps' results are stored: three commits in the job's span.
-      const spans = await otlp.waitForSpans((s) => stored(s).length === 3, 10_000, "the three stored reports");
+      // The attempt's start and both steps' results are stored: three commands, committed inside
+      // the job's span (the start and a quick step's result may share one group commit).
+      const commands = (s: readonly ReceivedSpan[]) => stored(s).reduce((n, c) => n + Number(c.attributes["vq.commands"]), 0);
+      const spans = await otlp.waitForSpans((s) => commands(s) === 3, 10_000, "the three stored reports");
       const t = traceOf(spans, root.traceId);
 
       assert.equal(root.parentSpanId, "", "the CLI's span is the root");
@@ -134,11 +136,9 @@ describe("traces across the NATS hop", () => {
       assert.ok(snooze.endNs - snooze.startNs >= 290_000_000n, "the step span covers the step");
       // Result stored: each report's commit is in the trace, under the job's span.
       const commits = stored(t.spans);
-      assert.equal(commits.length, 3);
-      for (const c of commits) {
-        assert.equal(c.attributes["db.system.name"], "sqlite");
-        assert.equal(c.attributes["vq.commands"], 1);
-      }
+      assert.ok(commits.length >= 2 && commits.length <= 3, `${commits.length} commits`);
+      assert.equal(commands(t.spans), 3);
+      for (const c of commits) assert.equal(c.attributes["db.system.name"], "sqlite");
       assert.ok(commits.every((c) => c.startNs >= proc.startNs && c.endNs <= proc.endNs), "stored while the job's span is open");
       assert.ok(t.spans.every((s) => s.resource["service.name"] === "vqd-test"));
     });

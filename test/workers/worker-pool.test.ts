@@ -66,16 +66,18 @@ describe("worker pool over JetStream", () => {
   });
 
   /** A fresh stream per test, so tests never see each other's messages. */
-  async function setup(options: { count: number; prefetch?: number }) {
+  async function setup(options: { count: number; prefetch?: number; prefetchMax?: number }) {
     const prefix = `wp${++n}`;
     const queue = new JetStreamJobQueue(nc, { subjects: subjects(prefix), stream: `WP${n}`, ackWaitMs: 5000, maxDeliver: 0, duplicateWindowMs: 60_000 });
     await queue.ensure();
     const reporter = new ScriptedReporter();
     const pools: WorkerPool[] = [];
+    const pullers = new Map<WorkerPool, PriorityPuller>();
     const newPool = (): WorkerPool => {
+      const puller = new PriorityPuller(queue, { lanes: LANES, prefetch: options.prefetch ?? 2, prefetchMax: options.prefetchMax, heartbeatMs: 1000, expiresMs: 5000 });
       const pool = new WorkerPool({
         count: options.count,
-        puller: new PriorityPuller(queue, { lanes: LANES, prefetch: options.prefetch ?? 2, heartbeatMs: 1000, expiresMs: 5000 }),
+        puller,
         reporter,
         steps: new StepRegistry(),
         pipeline: (name) => PIPELINES[name],
@@ -84,6 +86,7 @@ describe("worker pool over JetStream", () => {
         logger: silentLogger,
       });
       pools.push(pool);
+      pullers.set(pool, puller);
       return pool;
     };
     let seq = 0;
@@ -93,9 +96,16 @@ describe("worker pool over JetStream", () => {
       assert.ok(o?.ok, `publish failed: ${o && !o.ok ? o.error.message : "?"}`);
       return ++seq;
     };
+    const publishMany = async (lane: Lane, ids: readonly string[], pipeline = "noop") => {
+      for (const id of ids) reporter.pipelines.set(id, pipeline);
+      const out = await queue.publish(ids.map((id) => ({ msgId: `${id}.1`, job: { videoId: id, dispatch: 1, lane } })));
+      assert.ok(out.every((o) => o.ok));
+    };
     const pending = async (): Promise<number> => Object.values(await queue.laneCounts()).reduce((t, l) => t + l.waiting + l.inFlight, 0);
     const closeAll = () => Promise.all(pools.map((p) => p.close(200)));
-    return { queue, reporter, newPool, publish, pending, closeAll };
+    const held = (pool: WorkerPool): number => Math.max(...Object.values(pullers.get(pool)?.held() ?? {}));
+    const holdLimit = (pool: WorkerPool): number => pullers.get(pool)?.holdLimit ?? 0;
+    return { queue, reporter, newPool, publish, publishMany, pending, closeAll, held, holdLimit };
   }
 
   it("takes a backlog by strict lane priority and FIFO within each lane", async () => {
@@ -193,6 +203,78 @@ describe("worker pool over JetStream", () => {
       await waitFor(async () => (await t.pending()) === 0, 2000, "the message to be acked");
     } finally {
       await t.closeAll();
+    }
+  });
+
+  it("acks a finished job only once its reports are durable, and hands it back when they are rolled back", async () => {
+    const t = await setup({ count: 1 });
+    try {
+      const commits: { resolve: () => void; reject: (e: Error) => void }[] = [];
+      t.reporter.onStep = () => {
+        const durable = new Promise<void>((resolve, reject) => commits.push({ resolve, reject }));
+        durable.catch(() => undefined);
+        return { ok: true, durable };
+      };
+      const pool = t.newPool();
+      pool.start();
+      await t.publish("normal", "wb1");
+      await waitFor(() => commits.length === 1 && pool.busy === 0, 3000, "the step to be reported and the worker freed");
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(await t.pending(), 1, "not acked while the report is not durable");
+      commits[0]?.resolve();
+      await waitFor(async () => (await t.pending()) === 0, 2000, "the ack after the commit");
+
+      await t.publish("normal", "wb2");
+      await waitFor(() => commits.length === 2, 3000, "the second job's report");
+      commits[1]?.reject(new Error("rolled back"));
+      // Handed back (nak, 1 s), taken again as a redelivery and, durable this time, acked.
+      await waitFor(() => commits.length === 3, 4000, "the rolled-back job to come back");
+      assert.deepEqual(t.reporter.starts.at(-1), { videoId: "wb2", redelivered: true });
+      commits[2]?.resolve();
+      await waitFor(async () => (await t.pending()) === 0, 2000, "the redone job to be acked");
+    } finally {
+      await t.closeAll();
+    }
+  });
+
+  it("holds more messages while jobs finish fast (up to prefetchMax), and only prefetch while they are slow", async () => {
+    const fast = await setup({ count: 1, prefetch: 2, prefetchMax: 40 });
+    try {
+      await fast.publishMany("normal", Array.from({ length: 600 }, (_, i) => `fast${i}`));
+      const pool = fast.newPool();
+      let most = 0;
+      let limit = 0;
+      const sample = setInterval(() => {
+        most = Math.max(most, fast.held(pool));
+        limit = Math.max(limit, fast.holdLimit(pool));
+      }, 2);
+      pool.start();
+      await waitFor(() => fast.reporter.steps.length === 600, 20_000, "600 fast jobs");
+      clearInterval(sample);
+      assert.ok(limit > 2, `the hold grew past prefetch (to ${limit})`);
+      assert.ok(limit <= 40 && most <= 40, `never more than prefetchMax (limit ${limit}, held ${most})`);
+      await waitFor(async () => (await fast.pending()) === 0, 3000, "all acked");
+    } finally {
+      await fast.closeAll();
+    }
+    const slow = await setup({ count: 1, prefetch: 2, prefetchMax: 40 });
+    try {
+      PIPELINES.nap = [{ step: "sleep", options: { ms: 150 } }];
+      await slow.publishMany("normal", Array.from({ length: 8 }, (_, i) => `slow${i}`), "nap");
+      const pool = slow.newPool();
+      let most = 0;
+      let limit = 0;
+      const sample = setInterval(() => {
+        most = Math.max(most, slow.held(pool));
+        limit = Math.max(limit, slow.holdLimit(pool));
+      }, 5);
+      pool.start();
+      await waitFor(() => slow.reporter.steps.length === 8, 10_000, "8 slow jobs");
+      clearInterval(sample);
+      assert.equal(limit, 2, "slow jobs: the hold stays at prefetch");
+      assert.ok(most <= 2, `slow jobs: held at most prefetch (held ${most})`);
+    } finally {
+      await slow.closeAll();
     }
   });
 });
