@@ -2,8 +2,8 @@
  * pipeline group: 100 real clips through probe -> thumbnail -> transcode (web-720p), ours against
  * the same ffmpeg/ffprobe commands run by `xargs -P3`, side by side in one run.
  *
- * Ours: an in-process Daemon (SQLite file, production pragmas) on the harness nats-server, 3
- * workers, the built-in default pipeline. All paths go in with one `<prefix>.api.enqueue` request
+ * Ours: `vqd start` as a child process with the production node flags (SQLite file, production
+ * pragmas) on the harness nats-server, 3 workers, the built-in default pipeline. All paths go in with one `<prefix>.api.enqueue` request
  * from a separate NATS connection; the clock runs from that request until the last
  * VideoCompleted on `<prefix>.events.VideoCompleted`.
  *
@@ -25,12 +25,11 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { ApiClient, type EnqueueResultJson } from "../../src/api/index.js";
 import { subjects as makeSubjects } from "../../src/bus/index.js";
 import { BUILTIN_PROFILES } from "../../src/config/schema.js";
-import { Daemon } from "../../src/daemon/index.js";
 import { even, fileArg, probeFile, scaledSize, type ProbeOutputs } from "../../src/pipeline/media.js";
-import { silentLogger } from "../../src/shared/logger.js";
+import { DAEMON_NODE_FLAGS } from "../../src/shared/node-flags.js";
 import { cleanupClips, makeClip } from "../support/clips.js";
 import { startNatsServer, type TestNatsServer } from "../support/nats-server.js";
-import { makeVqdEnv } from "../support/vqd-env.js";
+import { makeVqdEnv, type DaemonProcess } from "../support/vqd-env.js";
 import { alternate, median, tempDir } from "./measure.js";
 import type { BenchContext, BenchGroup, BenchResult, Figure } from "./types.js";
 
@@ -53,7 +52,7 @@ const QUICK: Plan = { clips: 12, reps: 1, seconds: 2, width: 320, height: 240, t
 
 export interface RunResult {
   readonly wallS: number;
-  /** CPU seconds in the timed window: this process, its (reaped) child processes, nats-server. */
+  /** CPU seconds in the timed window: the daemon (ours) or this process (xargs), its reaped child processes, nats-server. */
   readonly cpu: { readonly node: number; readonly children: number; readonly server: number };
   /** Output file sizes by clip index: [thumbnail, transcode]. */
   readonly sizes: readonly (readonly [number, number])[];
@@ -73,12 +72,39 @@ function procCpu(pid: number | "self"): { own: number; children: number } {
   }
 }
 
-/** Starts CPU accounting; the function returned gives the CPU seconds used since. */
-function cpuMeter(serverPid: number): () => RunResult["cpu"] {
-  const self0 = procCpu("self");
+/** A process and its live descendants (from /proc/<pid>/task/<tid>/children). */
+function processTree(pid: number): number[] {
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) {
+    try {
+      for (const tid of readdirSync(`/proc/${out[i]}/task`)) {
+        const kids = readFileSync(`/proc/${out[i]}/task/${tid}/children`, "utf8").trim();
+        if (kids) for (const k of kids.split(" ")) out.push(Number(k));
+      }
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
+/**
+ * Starts CPU accounting; the function returned gives the CPU seconds used since, of `daemonPid`
+ * (this process when absent) with its launcher process: their own ("node"), and that of the
+ * programs they have reaped ("children"); and of nats-server.
+ */
+function cpuMeter(serverPid: number, daemonPid?: number): () => RunResult["cpu"] {
+  const tree = (): { own: number; children: number } => {
+    if (daemonPid === undefined) return procCpu("self");
+    return processTree(daemonPid)
+      .map((p) => procCpu(p))
+      .filter((c) => !Number.isNaN(c.own))
+      .reduce((a, c) => ({ own: a.own + c.own, children: a.children + c.children }), { own: 0, children: 0 });
+  };
+  const self0 = tree();
   const server0 = procCpu(serverPid).own;
   return () => {
-    const self = procCpu("self");
+    const self = tree();
     return { node: self.own - self0.own, children: self.children - self0.children, server: procCpu(serverPid).own - server0 };
   };
 }
@@ -193,7 +219,12 @@ async function xargsOnce(srv: TestNatsServer, plan: Plan, clips: readonly string
 
 let runCounter = 0;
 
-/** One run of ours (exported for profiling: `node --cpu-prof` on a script that calls it). */
+/**
+ * One run of ours: `vqd start` as its own process, with the node flags of the systemd unit and
+ * `npm start`, as it runs in production. (In-process, the daemon would share the bench's heap:
+ * every fork of an ffmpeg child copies the page tables of the whole process, ~3-13 ms each at
+ * 80-160 MB, so the bench's own memory would be charged to the daemon.)
+ */
 export async function oursOnce(srv: TestNatsServer, plan: Plan, clips: readonly string[], clipRoot: string, extra: Record<string, string> = {}): Promise<RunResult> {
   const env = await makeVqdEnv({
     natsUrl: srv.url,
@@ -204,16 +235,18 @@ export async function oursOnce(srv: TestNatsServer, plan: Plan, clips: readonly 
       VQD_DEFAULTPIPELINE: "default",
       VQD_DATABASE__SYNCHRONOUS: "normal",
       VQD_TELEMETRY__ENABLED: "false",
-      VQD_LOGGING__LEVEL: "silent",
+      VQD_LOGGING__LEVEL: "info",
       ...extra,
     },
   });
-  let daemon: Daemon | undefined;
+  let daemon: DaemonProcess | undefined;
   let nc: NatsConnection | undefined;
   try {
     const config = env.config();
     equal(config.workers.count, 3);
-    daemon = await Daemon.start({ config, logger: silentLogger });
+    daemon = env.spawnDaemon(["start"], { nodeFlags: DAEMON_NODE_FLAGS });
+    await daemon.ready(30_000);
+    const pid = daemon.child.pid as number;
     const subj = makeSubjects(config.nats.subjectPrefix);
     nc = await connect({ servers: srv.url, name: "vqd-bench-pipeline" });
     const api = new ApiClient(nc, subj, 60_000);
@@ -232,7 +265,7 @@ export async function oursOnce(srv: TestNatsServer, plan: Plan, clips: readonly 
     });
     await nc.flush();
 
-    const cpu = cpuMeter(srv.pid);
+    const cpu = cpuMeter(srv.pid, pid);
     const start = performance.now();
     const results = await api.call<"enqueue", EnqueueResultJson[]>("enqueue", { paths: [...clips], pipeline: "default" });
     const ids = results.map((r) => {
@@ -242,26 +275,28 @@ export async function oursOnce(srv: TestNatsServer, plan: Plan, clips: readonly 
     let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([done.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), plan.timeoutMs)))]);
     clearTimeout(timer);
-    const d = daemon;
     if (timedOut) {
-      const c = await d.store.counts();
-      throw new Error(`not done after ${plan.timeoutMs} ms: ${JSON.stringify(c.byState)}`);
+      const status = await api.call<"status", { states: unknown }>("status", {});
+      throw new Error(`not done after ${plan.timeoutMs} ms: ${JSON.stringify(status.states)}\n${daemon.output().slice(-2000)}`);
     }
     const wallS = (lastAt - start) / 1000;
     const used = cpu();
 
-    const counts = await d.store.counts();
-    equal(counts.byState.completed, clips.length, "completed videos in the store");
+    const status = await api.call<"status", { states: Record<string, number> }>("status", {});
+    equal(status.states.completed, clips.length, "completed videos in the store");
     const sizes = ids.map((id) => {
       const out = join(config.outputDir, id);
       const names = readdirSync(out).sort();
       if (names.join(",") !== `thumbnail.jpg,${PROFILE}.mp4`) throw new Error(`unexpected outputs for ${id}: ${names.join(", ")}`);
       return [statSync(join(out, "thumbnail.jpg")).size, statSync(join(out, `${PROFILE}.mp4`)).size] as const;
     });
+    daemon.child.kill("SIGTERM");
+    const code = await daemon.exited();
+    if (code !== 0) throw new Error(`vqd start exited ${code}:\n${daemon.output().slice(-2000)}`);
     return { wallS, cpu: used, sizes };
   } finally {
-    await daemon?.stop();
     await nc?.close();
+    // cleanup() kills a daemon still running (a failed run).
     await env.cleanup();
   }
 }
@@ -348,7 +383,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
     return {
       figures,
       notes: [
-        `ours: in-process Daemon, SQLite file (WAL, synchronous=NORMAL), harness nats-server, built-in default pipeline (probe, thumbnail, transcode ${PROFILE}), workers.count=3; ` +
+        `ours: \`vqd start\` as its own process (node ${DAEMON_NODE_FLAGS.join(" ")}), SQLite file (WAL, synchronous=NORMAL), harness nats-server, built-in default pipeline (probe, thumbnail, transcode ${PROFILE}), workers.count=3; ` +
           `one enqueue request of ${plan.clips} paths; clock stops at the last VideoCompleted`,
         `xargs: one sh script per clip with the same ffprobe/ffmpeg argument lists, xargs -P3 -n1 setsid sh (a session per script, as ours gives each child one: equal CPU share under autogroup scheduling); outputs checked equal in size to ours`,
         `clips: ${plan.seconds} s testsrc+sine, ${plan.width}x${plan.height} 25 fps H.264/AAC, one clip copied ${plan.clips} times`,

@@ -43,8 +43,8 @@ export interface VqdEnv {
   /** Creates n small files under the allowed root and returns their absolute paths. */
   videos(n: number, prefix?: string): Promise<string[]>;
   cli(args: readonly string[], options?: { timeoutMs?: number }): Promise<CliResult>;
-  /** `vqd start` (or other args) as a child process; stdout/stderr collected. */
-  spawnDaemon(args?: readonly string[]): DaemonProcess;
+  /** `vqd start` (or other args) as a child process; stdout/stderr collected. `nodeFlags` go before the script (e.g. DAEMON_NODE_FLAGS). */
+  spawnDaemon(args?: readonly string[], options?: { nodeFlags?: readonly string[] }): DaemonProcess;
   cleanup(): Promise<void>;
 }
 
@@ -108,8 +108,8 @@ export async function makeVqdEnv(options: VqdEnvOptions = {}): Promise<VqdEnv> {
         });
       });
     },
-    spawnDaemon(args = ["start"]) {
-      const child = spawn(process.execPath, [VQD_BIN, ...args], { env, cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+    spawnDaemon(args = ["start"], o = {}) {
+      const child = spawn(process.execPath, [...(o.nodeFlags ?? []), VQD_BIN, ...args], { env, cwd: root, stdio: ["ignore", "pipe", "pipe"] });
       children.add(child);
       let out = "";
       const listeners = new Set<() => void>();
