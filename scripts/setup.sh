@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what vqd needs on a Debian machine and its npm dependencies. Safe to run again.
 # System packages (nats-server, ffmpeg; redis-server and socat for the benchmarks and tests;
-# systemd's tools for unit checks) come from apt-get when absent; that needs root.
+# systemd's tools and shellcheck for the unit and script checks) come from apt-get when absent;
+# that needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,7 @@ command -v socat >/dev/null 2>&1 || need+=(socat)
 command -v python3 >/dev/null 2>&1 || need+=(python3) # test/systemd: the sd_notify socket listener
 command -v openssl >/dev/null 2>&1 || need+=(openssl) # test/security: a CA and a server certificate
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck) # test/systemd: install.sh and uninstall.sh
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: missing ${need[*]}; run as root or: sudo apt-get install ${need[*]}" >&2
