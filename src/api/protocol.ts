@@ -72,7 +72,11 @@ export type Verb = keyof typeof requests;
 export const VERBS = Object.keys(requests) as Verb[];
 export type Request<V extends Verb> = z.infer<(typeof requests)[V]>;
 
-export type ErrorCode = "bad_request" | "unknown_verb" | "too_large" | "not_found" | "refused" | "internal";
+/**
+ * `busy` (report verb only): a worker's start was refused because the video is running an attempt
+ * and the message is not a redelivery; the worker leaves that message unsettled (see StartOutcome).
+ */
+export type ErrorCode = "bad_request" | "unknown_verb" | "too_large" | "not_found" | "refused" | "busy" | "internal";
 
 export type Reply<T = unknown> = { ok: true; result: T } | { ok: false; error: { code: ErrorCode; message: string } };
 

@@ -55,7 +55,10 @@ export function apiHandlers(d: HandlerDeps): Handlers {
     report: async (req, call) => {
       if (req.kind === "start") {
         const r = await d.reporter.start({ videoId: req.videoId, dispatch: req.dispatch, lane: req.lane }, req.worker, req.redelivered, call.span);
-        if (!r.ok) throw new ApiError("refused", r.reason);
+        if (!r.ok) {
+          await r.durable;
+          throw new ApiError(r.busy ? "busy" : "refused", r.reason);
+        }
         // A remote worker acts on the reply as on a stored fact: answer once it is one.
         await r.durable;
         return r.started;
@@ -65,8 +68,8 @@ export function apiHandlers(d: HandlerDeps): Handlers {
         req.kind === "step"
           ? await d.reporter.stepCompleted(videoId, report as Parameters<StoreReporter["stepCompleted"]>[1], call.span)
           : await d.reporter.failed(videoId, report as Parameters<StoreReporter["failed"]>[1], call.span);
-      if (!r.ok) throw new ApiError("refused", r.reason);
       await r.durable;
+      if (!r.ok) throw new ApiError("refused", r.reason);
       return { stored: true };
     },
   };

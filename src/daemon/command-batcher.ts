@@ -73,6 +73,7 @@ export class CommandBatcher {
 
   /** Runs a batch the caller already has (an enqueue of many files); resolves once committed. */
   async executeMany(items: readonly CommandItem[]): Promise<BatchItemResult[]> {
+    if (items.length === 0) return [];
     const submitted = this.#runAll(items);
     await submitted[0]?.durable;
     return submitted.map((s) => s.result);

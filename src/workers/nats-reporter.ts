@@ -7,7 +7,8 @@ import type { JobReporter, ReportOutcome, StartedJob, StartOutcome } from "./rep
 /**
  * Reports of a worker-only node (`vqd worker`, no SQLite): each one is a request to the daemon,
  * which stores it and answers. A refusal ("refused"/"not_found") means the store no longer wants
- * the job; any other failure throws, so the job is not acked and comes back later.
+ * the job; "busy" means another worker is running it (the message is left unsettled); any other
+ * failure throws, so the job is not acked and comes back later.
  */
 export class NatsReporter implements JobReporter {
   readonly #api: ApiClient;
@@ -53,10 +54,11 @@ export class NatsReporter implements JobReporter {
     });
   }
 
-  async #refusable<T>(fn: () => Promise<T>): Promise<T | { ok: false; reason: string }> {
+  async #refusable<T>(fn: () => Promise<T>): Promise<T | { ok: false; reason: string; busy?: boolean }> {
     try {
       return await fn();
     } catch (err) {
+      if (isApiReplyError(err) && err.code === "busy") return { ok: false, reason: err.message, busy: true };
       if (isApiReplyError(err) && (err.code === "refused" || err.code === "not_found")) return { ok: false, reason: err.message };
       throw err;
     }

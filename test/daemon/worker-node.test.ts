@@ -5,8 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import type { EventJson, VideoJson } from "../../src/api/index.js";
+import { ApiReplyError, type EventJson, type VideoJson } from "../../src/api/index.js";
 import { JetStreamJobQueue } from "../../src/bus/index.js";
+import { NatsReporter } from "../../src/workers/index.js";
 import type { DaemonProcess } from "../support/vqd-env.js";
 import { startHarness, waitFor, type Harness } from "../workers/daemon-harness.js";
 
@@ -96,5 +97,22 @@ describe("remote worker process", () => {
       ],
     );
     await waitFor(async () => (await laneTotal()) === 0, 2000, "the message to be acked");
+  });
+
+  it("a second start of a video another worker is running is answered busy, and the remote reporter leaves that message alone", async () => {
+    const [id] = (await h.enqueue(1, { pipeline: "slow" })) as [string];
+    await waitFor(() => h.events.some((e) => e.videoId === id && e.type === "AttemptStarted"), 5000, "the worker to start the job");
+    // A fresh video's first (and only) dispatch is 1.
+    const err = await h.api.call("report", { kind: "start", videoId: id, dispatch: 1, lane: "normal", worker: "other/1", redelivered: false }).then(
+      () => assert.fail("a duplicate start was accepted"),
+      (e: unknown) => e as ApiReplyError,
+    );
+    assert.ok(err instanceof ApiReplyError);
+    assert.equal(err.code, "busy");
+    const outcome = await new NatsReporter(h.api).start({ videoId: id, dispatch: 1, lane: "normal" }, "other/1", false);
+    assert.deepEqual({ ok: outcome.ok, busy: !outcome.ok && outcome.busy }, { ok: false, busy: true });
+    await waitFor(() => h.events.some((e) => e.videoId === id && e.type === "VideoCompleted"), 10_000, "the running job to complete");
+    const after = await show(id);
+    assert.equal(after.timeline.filter((e) => e.type === "AttemptStarted").length, 1, "the duplicate never started an attempt");
   });
 });
