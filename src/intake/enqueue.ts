@@ -3,7 +3,7 @@ import { isLane, type Lane, type Video } from "../domain/index.js";
 import { newVideoId } from "../shared/ids.js";
 import type { BatchItemResult, CommandItem } from "../store/index.js";
 import { InputError } from "./errors.js";
-import { realRoots, validateVideoPath } from "./validate-path.js";
+import { sharedPathChecker } from "./path-checker.js";
 
 export interface EnqueueRequest {
   readonly paths: readonly string[];
@@ -51,17 +51,12 @@ export async function enqueueVideos(store: CommandRunner, config: Config, reques
   const lane = resolveLane(config, request.lane);
   const pipeline = request.pipeline ?? config.defaultPipeline;
   const steps = pipelineSteps(config, pipeline);
-  const roots = realRoots(config.allowedRoots);
-  const checked = await Promise.all(
-    request.paths.map(async (input) => {
-      try {
-        return { input, path: await validateVideoPath(input, config.allowedRoots, request.cwd, roots) };
-      } catch (err) {
-        if (err instanceof InputError) return { input, error: err };
-        throw err;
-      }
-    }),
-  );
+  // One batch for the whole request, checked in the path checker's worker thread.
+  const outcomes = await sharedPathChecker().check(request.paths, config.allowedRoots, request.cwd ?? process.cwd());
+  const checked = request.paths.map((input, i) => {
+    const o = outcomes[i];
+    return o && "path" in o ? { input, path: o.path } : { input, error: o?.error ?? new InputError("unreadable", input, `cannot check ${JSON.stringify(input)}`) };
+  });
   const good = checked.filter((c): c is { input: string; path: string } => "path" in c);
   // Ids sort by millisecond, then at random: sorted, a batch lists ("oldest first") in input order.
   const ids = good.map(() => newVideoId()).sort();

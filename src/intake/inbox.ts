@@ -25,7 +25,7 @@ import type { Logger } from "../shared/logger.js";
 import { isInputError } from "./errors.js";
 import { isTemporaryName, nameMatcher } from "./inbox-names.js";
 import type { KnownFiles, NewKnownFile } from "./known-files.js";
-import { validateVideoPath } from "./validate-path.js";
+import { validateVideoPath } from "./path-checker.js";
 
 /** What the watcher needs to know about an enqueue's result (EnqueueOutcome fits). */
 export type InboxEnqueueOutcome = { readonly ok: true; readonly id: string } | { readonly ok: false; readonly error: string };

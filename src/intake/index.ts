@@ -1,5 +1,5 @@
 export { InputError, isInputError, type InputProblem } from "./errors.js";
-export { validateVideoPath } from "./validate-path.js";
+export { PathChecker, sharedPathChecker, validateVideoPath, type PathOutcome } from "./path-checker.js";
 export { enqueueVideos, pipelineSteps, resolveLane, type EnqueueOutcome, type EnqueueRequest } from "./enqueue.js";
 export {
   InboxWatcher,
