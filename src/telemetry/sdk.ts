@@ -319,11 +319,6 @@ export async function startSdk({ settings, role, logger }: SdkOptions): Promise<
       const c = meter.createCounter(name, { description, unit });
       return { add: (v, a) => c.add(v, a as Record<string, AttributeValue>), record: (v, a) => c.add(v, a as Record<string, AttributeValue>) };
     },
-    upDownCounter: (name, description, unit) => {
-      if (!meter) return noopInstrument;
-      const c = meter.createUpDownCounter(name, { description, unit });
-      return { add: (v, a) => c.add(v, a as Record<string, AttributeValue>), record: (v, a) => c.add(v, a as Record<string, AttributeValue>) };
-    },
     histogram: (name, description, unit, boundaries) => {
       if (!meter) return noopInstrument;
       const h = meter.createHistogram(name, { description, unit, advice: { explicitBucketBoundaries: [...boundaries] } });
@@ -336,7 +331,12 @@ export async function startSdk({ settings, role, logger }: SdkOptions): Promise<
     },
     observe(name, description, unit, callback: Observe, monotonic) {
       if (!meter) return;
-      const o = monotonic ? meter.createObservableCounter(name, { description, unit }) : meter.createObservableGauge(name, { description, unit });
+      const o =
+        monotonic === "updown"
+          ? meter.createObservableUpDownCounter(name, { description, unit })
+          : monotonic
+            ? meter.createObservableCounter(name, { description, unit })
+            : meter.createObservableGauge(name, { description, unit });
       o.addCallback((result) => {
         try {
           callback((value, attributes) => result.observe(value, attributes as Record<string, AttributeValue> | undefined));

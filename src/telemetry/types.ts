@@ -89,7 +89,7 @@ export interface Telemetry {
   memorySnapshot(values: Readonly<Record<string, number>>): void;
 
   /** Registers an observable gauge (or counter, for monotonic totals) read at each collection. */
-  observe(name: string, description: string, unit: string, callback: Observe, monotonic?: boolean): void;
+  observe(name: string, description: string, unit: string, callback: Observe, monotonic?: boolean | "updown"): void;
 
   /** Exports what is pending. Never throws; gives up after timeoutMs. */
   flush(timeoutMs?: number): Promise<void>;
