@@ -13,6 +13,7 @@ import BetterSqlite3 from "better-sqlite3";
 import { freePort } from "../support/ports.js";
 import { startNatsServer, type TestNatsServer } from "../support/nats-server.js";
 import { makeVqdEnv, type DaemonProcess, type VqdEnv } from "../support/vqd-env.js";
+import { waitFor as poll } from "../support/wait.js";
 
 /** Short jobs so that some are always in flight, short NATS timers so recovery fits in a test. */
 const CRASH_ENV: Readonly<Record<string, string>> = {
@@ -197,15 +198,8 @@ function killQuietly(pid: number): void {
   }
 }
 
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | null | undefined | false> | T | null | undefined | false): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== null && v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
+const waitFor = <T>(what: string, timeoutMs: number, probe: () => Promise<T | null | undefined | false> | T | null | undefined | false): Promise<T> =>
+  poll(probe, timeoutMs, what, 50);
 
 describe("daemon crash recovery", { timeout: 85_000 }, () => {
   it("kill -9 of the daemon three times while 200 jobs run: none lost, each completed exactly once", async (t) => {

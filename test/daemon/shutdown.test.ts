@@ -6,10 +6,10 @@
 import { afterEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import BetterSqlite3 from "better-sqlite3";
 import { startNatsServer, type TestNatsServer } from "../support/nats-server.js";
 import { makeVqdEnv, type DaemonProcess, type VqdEnv } from "../support/vqd-env.js";
+import { waitFor as poll } from "../support/wait.js";
 
 const envs: VqdEnv[] = [];
 const servers: TestNatsServer[] = [];
@@ -78,15 +78,8 @@ function runningIn(env: VqdEnv, pid: number): number {
   return query(env, (db) => (db.prepare(sql).get(`%:${pid}/%`) as { n: number }).n);
 }
 
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => T | null | false, log?: () => string, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== null && v !== false) return v;
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}${log ? `\n--- daemon log ---\n${tail(log())}` : ""}`);
-    await sleep(everyMs);
-  }
-}
+const waitFor = <T>(what: string, timeoutMs: number, probe: () => T | null | false, log?: () => string, everyMs = 100): Promise<T> =>
+  poll(probe, timeoutMs, what, everyMs, log && (() => `--- daemon log ---\n${tail(log())}`));
 
 async function waitAllCompleted(env: VqdEnv, ids: readonly string[], timeoutMs: number, log: () => string): Promise<void> {
   await waitFor(

@@ -5,6 +5,7 @@ import { defaultConfig, type Config } from "../../src/config/index.js";
 import { configSchema } from "../../src/config/schema.js";
 import type { InboxEnqueue, InboxEnqueueOptions } from "../../src/intake/index.js";
 import type { Logger } from "../../src/shared/logger.js";
+import { waitFor as poll } from "../support/wait.js";
 
 export interface LogLine {
   level: string;
@@ -60,11 +61,7 @@ export function inboxConfig(base: string, allowedRoots: string[], inboxes: Recor
 }
 
 export async function waitFor(what: string, condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(20);
-  }
+  await poll(condition, timeoutMs, what, 20);
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

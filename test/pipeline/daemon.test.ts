@@ -19,6 +19,7 @@ import { cleanupClips, clipsDir, ffprobeJson, makeClip, makeCorrupt, makeTruncat
 import { startNatsServer, type TestNatsServer } from "../support/nats-server.js";
 import { makeVqdEnv, type DaemonProcess, type VqdEnv } from "../support/vqd-env.js";
 import { alive, listDir, pidsWithArg } from "./helpers.js";
+import { waitFor as poll } from "../support/wait.js";
 
 const TERMINAL = ["completed", "dead", "cancelled"];
 
@@ -84,15 +85,8 @@ function tail(text: string, lines = 40): string {
   return text.split("\n").slice(-lines).join("\n");
 }
 
-async function until<T>(what: string, timeoutMs: number, probe: () => T | undefined | null | false | Promise<T | undefined | null | false>, log?: () => string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== null && v !== false) return v;
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}${log ? `\n--- daemon log ---\n${tail(log())}` : ""}`);
-    await sleep(50);
-  }
-}
+const until = <T>(what: string, timeoutMs: number, probe: () => T | undefined | null | false | Promise<T | undefined | null | false>, log?: () => string): Promise<T> =>
+  poll(probe, timeoutMs, what, 50, log && (() => `--- daemon log ---\n${tail(log())}`));
 
 async function waitTerminal(env: VqdEnv, id: string, timeoutMs: number, d: DaemonProcess): Promise<VideoRow> {
   return until(`video ${id} to finish`, timeoutMs, () => {

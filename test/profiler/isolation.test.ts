@@ -17,6 +17,7 @@ import { openDatabase } from "../../src/store/index.js";
 import { startNatsServer, type TestNatsServer } from "../support/nats-server.js";
 import { makeVqdEnv, type DaemonProcess, type VqdEnv } from "../support/vqd-env.js";
 import { assertValidReport, streamNames } from "./helpers.js";
+import { waitFor as poll } from "../support/wait.js";
 
 interface EventRow {
   position: number;
@@ -83,11 +84,7 @@ async function liveStream(name: string) {
 }
 
 async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await poll(probe, timeoutMs, what, 100);
 }
 
 describe("isolation from live data", () => {

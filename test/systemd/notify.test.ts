@@ -13,6 +13,7 @@ import { createNotifier, queueStatusText, watchdogIntervalMs } from "../../src/d
 import { startNatsServer, type TestNatsServer } from "../support/nats-server.js";
 import { makeVqdEnv, type VqdEnv } from "../support/vqd-env.js";
 import { inOrder, listenNotify, type NotifyListener } from "./notify-listener.js";
+import { waitFor as poll } from "../support/wait.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const distSrc = resolve(here, "../../src");
@@ -159,9 +160,5 @@ describe("the daemon under a Type=notify unit", () => {
 });
 
 async function waitUntil(test: () => boolean, timeoutMs: number, what: string, show: () => unknown): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!test()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; received ${JSON.stringify(show())}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await poll(test, timeoutMs, what, 20, () => `received ${JSON.stringify(show())}`);
 }
