@@ -4,7 +4,7 @@ import type { Subscription } from "@nats-io/transport-node";
 import { ApiServer } from "../api/server.js";
 import { JetStreamJobQueue, NatsEventBus, natsStats, PriorityPuller, subjects, type Subjects } from "../bus/index.js";
 import type { Config } from "../config/index.js";
-import { DISPATCHING_EVENTS, LANES, type VideoEventType } from "../domain/index.js";
+import { DISPATCHING_EVENTS, type VideoEventType } from "../domain/index.js";
 import { enqueueVideos, InboxWatcher, KnownFiles } from "../intake/index.js";
 import { profileCompletedPayload, Scheduler } from "../scheduler/index.js";
 import { StepRegistry } from "../pipeline/index.js";
@@ -15,7 +15,7 @@ import { waitingByLane } from "../telemetry/depth-alert.js";
 import { parseTick, ProgressBoard, ProgressPublisher, WorkerPool } from "../workers/index.js";
 import { apiHandlers, classifyApiError } from "./api-handlers.js";
 import { CommandBatcher } from "./command-batcher.js";
-import { startNats, type NatsHandle } from "./nats-setup.js";
+import { jobQueueOptions, pullerOptions, startNats, type NatsHandle } from "./nats-setup.js";
 import { OutboxRelay } from "./outbox-relay.js";
 import { Reconciler } from "./reconciler.js";
 import { StoreReporter } from "./store-reporter.js";
@@ -103,13 +103,7 @@ export class Daemon {
     this.pool = parts.workers
       ? new WorkerPool({
           count: config.workers.count,
-          puller: new PriorityPuller(queue, {
-            lanes: LANES.filter((l) => config.lanes[l].enabled),
-            prefetch: config.workers.prefetch,
-            prefetchMax: config.workers.prefetchMax,
-            heartbeatMs: config.workers.heartbeatMs,
-            logger: log.child({ component: "puller" }),
-          }),
+          puller: new PriorityPuller(queue, pullerOptions(config, undefined, log.child({ component: "puller" }))),
           reporter,
           steps: parts.steps,
           pipeline: (name) => config.pipelines[name]?.steps,
@@ -166,13 +160,7 @@ export class Daemon {
     let nats: NatsHandle | undefined;
     try {
       nats = await startNats(config, logger);
-      const queue = new JetStreamJobQueue(nats.nc, {
-        subjects: subjects(config.nats.subjectPrefix),
-        stream: config.nats.stream,
-        ackWaitMs: config.nats.ackWaitMs,
-        maxDeliver: config.nats.maxDeliver,
-        duplicateWindowMs: config.nats.duplicateWindowMs,
-      });
+      const queue = new JetStreamJobQueue(nats.nc, jobQueueOptions(config));
       await queue.ensure();
       const steps = options.steps ?? StepRegistry.fromConfig(config);
       const daemon = new Daemon({ config, log: logger, db, store: new VideoStore(db), nats, queue, steps, workers: options.workers ?? true, telemetry: options.telemetry ?? noopTelemetry });

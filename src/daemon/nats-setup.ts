@@ -1,5 +1,16 @@
 import { join } from "node:path";
-import { connectNats, EmbeddedNatsServer, readEmbeddedRuntime, type ConnectNatsOptions } from "../bus/index.js";
+import {
+  connectNats,
+  EmbeddedNatsServer,
+  readEmbeddedRuntime,
+  subjects as makeSubjects,
+  type BusLogger,
+  type ConnectNatsOptions,
+  type JobQueueOptions,
+  type PullerOptions,
+  type Subjects,
+} from "../bus/index.js";
+import { LANES, type Lane } from "../domain/index.js";
 import { resolveSecret, type Config } from "../config/index.js";
 import type { Logger } from "../shared/logger.js";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -23,6 +34,27 @@ export function connectOptions(config: Config, servers: string[], name: string, 
     timeoutMs: n.connectTimeoutMs,
     ...(logger ? { logger } : {}),
   };
+}
+
+/**
+ * The job queue's settings from the config: the configured stream and subjects, or (the
+ * profiler) scratch ones of its own.
+ */
+export function jobQueueOptions(config: Config, scratch?: { subjects: Subjects; stream: string }): JobQueueOptions {
+  const n = config.nats;
+  return {
+    subjects: scratch?.subjects ?? makeSubjects(n.subjectPrefix),
+    stream: scratch?.stream ?? n.stream,
+    ackWaitMs: n.ackWaitMs,
+    maxDeliver: n.maxDeliver,
+    duplicateWindowMs: n.duplicateWindowMs,
+  };
+}
+
+/** The priority puller's settings from the config, for the given lanes (default: the enabled ones), highest first. */
+export function pullerOptions(config: Config, lanes: readonly Lane[] = LANES.filter((l) => config.lanes[l].enabled), logger?: BusLogger): PullerOptions {
+  const w = config.workers;
+  return { lanes, prefetch: w.prefetch, prefetchMax: w.prefetchMax, heartbeatMs: w.heartbeatMs, ...(logger ? { logger } : {}) };
 }
 
 /**

@@ -1,13 +1,12 @@
 import type { Subscription } from "@nats-io/transport-node";
 import { ApiClient } from "../api/index.js";
-import { connectNats, JetStreamJobQueue, natsStats, NatsUnavailableError, PriorityPuller, subjects } from "../bus/index.js";
+import { connectNats, JetStreamJobQueue, natsStats, NatsUnavailableError, PriorityPuller } from "../bus/index.js";
 import type { Config } from "../config/index.js";
-import { LANES } from "../domain/index.js";
 import { StepRegistry } from "../pipeline/index.js";
 import type { Logger } from "../shared/logger.js";
 import { noopTelemetry, type Telemetry } from "../telemetry/index.js";
 import { NatsReporter, ProgressPublisher, WorkerPool } from "../workers/index.js";
-import { connectOptions, locateNats } from "./nats-setup.js";
+import { connectOptions, jobQueueOptions, locateNats, pullerOptions } from "./nats-setup.js";
 
 /**
  * `vqd worker`: a worker-only process for other machines. No SQLite: it pulls from the same
@@ -33,24 +32,13 @@ export class WorkerNode {
       throw new NatsUnavailableError([], "no NATS to join: set nats.servers, or start the daemon (`vqd start`) whose embedded server this worker can use");
     }
     const nc = await connectNats(connectOptions(config, servers, `vqd-worker:${process.pid}`, logger.child({ component: "nats" })));
-    const subj = subjects(config.nats.subjectPrefix);
-    const queue = new JetStreamJobQueue(nc, {
-      subjects: subj,
-      stream: config.nats.stream,
-      ackWaitMs: config.nats.ackWaitMs,
-      maxDeliver: config.nats.maxDeliver,
-      duplicateWindowMs: config.nats.duplicateWindowMs,
-    });
+    const options = jobQueueOptions(config);
+    const subj = options.subjects;
+    const queue = new JetStreamJobQueue(nc, options);
     const ticks = new ProgressPublisher(nc, subj);
     const pool = new WorkerPool({
       count: config.workers.count,
-      puller: new PriorityPuller(queue, {
-        lanes: LANES.filter((l) => config.lanes[l].enabled),
-        prefetch: config.workers.prefetch,
-        prefetchMax: config.workers.prefetchMax,
-        heartbeatMs: config.workers.heartbeatMs,
-        logger: logger.child({ component: "puller" }),
-      }),
+      puller: new PriorityPuller(queue, pullerOptions(config, undefined, logger.child({ component: "puller" }))),
       reporter: new NatsReporter(new ApiClient(nc, subj, config.api.requestTimeoutMs, telemetry)),
       steps,
       pipeline: (name) => config.pipelines[name]?.steps,

@@ -5,6 +5,7 @@
  */
 import { join } from "node:path";
 import { JetStreamJobQueue, PriorityPuller, subjects as makeSubjects, type JobToPublish } from "../bus/index.js";
+import { jobQueueOptions, pullerOptions } from "../daemon/nats-setup.js";
 import { LANES } from "../domain/index.js";
 import { openDatabase, VideoStore } from "../store/index.js";
 import { laneOf } from "./basic.js";
@@ -301,13 +302,7 @@ export function advancedSteps(plan: AdvancedPlan, options: { pipeline?: string }
       let addS: number;
       let processS: number;
       try {
-        const q = new JetStreamJobQueue(nc, {
-          subjects: makeSubjects(ctx.prefix("qstress")),
-          stream: ctx.stream("qstress"),
-          ackWaitMs: ctx.config.nats.ackWaitMs,
-          maxDeliver: ctx.config.nats.maxDeliver,
-          duplicateWindowMs: ctx.config.nats.duplicateWindowMs,
-        });
+        const q = new JetStreamJobQueue(nc, jobQueueOptions(ctx.config, { subjects: makeSubjects(ctx.prefix("qstress")), stream: ctx.stream("qstress") }));
         await q.ensure();
         const jobs: JobToPublish[] = Array.from({ length: n }, (_, i) => ({ msgId: `stress-${i}.1`, job: { videoId: `stress-${i}`, dispatch: 1, lane: laneOf(i) } }));
         let t0 = now();
@@ -319,7 +314,7 @@ export function advancedSteps(plan: AdvancedPlan, options: { pipeline?: string }
         }
         addS = (now() - t0) / 1000;
         ctx.progress.advance(0.2, "processing on the JetStream queue");
-        puller = new PriorityPuller(q, { lanes: LANES, prefetch: ctx.config.workers.prefetch, prefetchMax: ctx.config.workers.prefetchMax, heartbeatMs: ctx.config.workers.heartbeatMs });
+        puller = new PriorityPuller(q, pullerOptions(ctx.config, LANES));
         puller.start();
         let taken = 0;
         t0 = now();

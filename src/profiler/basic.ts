@@ -5,6 +5,7 @@
  */
 import { join } from "node:path";
 import { JetStreamJobQueue, PriorityPuller, subjects as makeSubjects, type JobToPublish, type ReceivedJob } from "../bus/index.js";
+import { jobQueueOptions, pullerOptions } from "../daemon/nats-setup.js";
 import { LANES, type Lane } from "../domain/index.js";
 import { openDatabase, VideoStore, type Database } from "../store/index.js";
 import { nodeBaselineMs, startDaemonChild, type StartedChild } from "./daemon-child.js";
@@ -346,14 +347,8 @@ export function basicSteps(plan: BasicPlan): StepDef[] {
       const nc = await ctx.nats.connect(`vqd-profiler-queue:${process.pid}`);
       let puller: PriorityPuller | undefined;
       try {
-        const { nats, workers } = ctx.config;
-        const q = new JetStreamJobQueue(nc, {
-          subjects: makeSubjects(ctx.prefix("queue")),
-          stream: ctx.stream("queue"),
-          ackWaitMs: nats.ackWaitMs,
-          maxDeliver: nats.maxDeliver,
-          duplicateWindowMs: nats.duplicateWindowMs,
-        });
+        const { workers } = ctx.config;
+        const q = new JetStreamJobQueue(nc, jobQueueOptions(ctx.config, { subjects: makeSubjects(ctx.prefix("queue")), stream: ctx.stream("queue") }));
         await q.ensure();
         const jobs: JobToPublish[] = Array.from({ length: n }, (_, i) => ({ msgId: `profile-${i}.1`, job: { videoId: `profile-${i}`, dispatch: 1, lane: laneOf(i) } }));
         let t0 = now();
@@ -362,7 +357,7 @@ export function basicSteps(plan: BasicPlan): StepDef[] {
         const refused = outcomes.filter((o) => !o.ok);
         if (refused.length > 0) throw new Error(`${refused.length} of ${n} publishes failed: ${(refused[0] as { error: Error }).error.message}`);
         ctx.progress.advance(0.4, "get");
-        puller = new PriorityPuller(q, { lanes: LANES, prefetch: workers.prefetch, prefetchMax: workers.prefetchMax, heartbeatMs: workers.heartbeatMs });
+        puller = new PriorityPuller(q, pullerOptions(ctx.config, LANES));
         puller.start();
         const taken: ReceivedJob[] = [];
         const p = puller;
