@@ -3,6 +3,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Subjects } from "../../src/bus/index.js";
 
 export function median(values: readonly number[]): number {
   if (values.length === 0) return Number.NaN;
@@ -66,4 +68,44 @@ export function shuffled<T>(items: readonly T[], random: () => number): T[] {
     out[j] = t;
   }
   return out;
+}
+
+export interface Completions {
+  /** Resolves once `n` distinct videos have a VideoCompleted event. */
+  readonly done: Promise<void>;
+  /** Distinct videos seen completing. */
+  readonly ids: ReadonlySet<string>;
+  /** VideoCompleted events received (a video completing twice would count twice). */
+  events(): number;
+  /** performance.now() when the n-th distinct video completed. */
+  lastAt(): number;
+}
+
+/** Listens on `<prefix>.events.VideoCompleted` for `n` videos (subscribed and flushed when it returns). */
+export async function watchCompletions(nc: NatsConnection, subj: Subjects, n: number): Promise<Completions> {
+  const ids = new Set<string>();
+  let events = 0;
+  let lastAt = 0;
+  let resolve: () => void = () => {};
+  const done = new Promise<void>((r) => (resolve = r));
+  nc.subscribe(subj.event("VideoCompleted"), {
+    callback: (_err, msg) => {
+      events++;
+      ids.add((JSON.parse(new TextDecoder().decode(msg.data)) as { videoId: string }).videoId);
+      if (ids.size === n && lastAt === 0) {
+        lastAt = performance.now();
+        resolve();
+      }
+    },
+  });
+  await nc.flush();
+  return { done, ids, events: () => events, lastAt: () => lastAt };
+}
+
+/** Waits for `done`, at most timeoutMs; then fails with what `describe` says of the state. */
+export async function within(done: Promise<void>, timeoutMs: number, describe: () => string | Promise<string>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = await Promise.race([done.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), timeoutMs)))]);
+  clearTimeout(timer);
+  if (timedOut) throw new Error(`not done after ${timeoutMs} ms: ${await describe()}`);
 }

@@ -30,7 +30,7 @@ import { DAEMON_NODE_FLAGS } from "../../src/shared/node-flags.js";
 import { cleanupClips, makeClip } from "../support/clips.js";
 import { startNatsServer, type TestNatsServer } from "../support/nats-server.js";
 import { makeVqdEnv, type DaemonProcess } from "../support/vqd-env.js";
-import { alternate, median, tempDir } from "./measure.js";
+import { alternate, median, tempDir, watchCompletions, within } from "./measure.js";
 import type { BenchContext, BenchGroup, BenchResult, Figure } from "./types.js";
 
 /** The reference app's "concurrent processing" figure: 100 simulated videos in 2.177 s. */
@@ -72,39 +72,17 @@ function procCpu(pid: number | "self"): { own: number; children: number } {
   }
 }
 
-/** A process and its live descendants (from /proc/<pid>/task/<tid>/children). */
-function processTree(pid: number): number[] {
-  const out = [pid];
-  for (let i = 0; i < out.length; i++) {
-    try {
-      for (const tid of readdirSync(`/proc/${out[i]}/task`)) {
-        const kids = readFileSync(`/proc/${out[i]}/task/${tid}/children`, "utf8").trim();
-        if (kids) for (const k of kids.split(" ")) out.push(Number(k));
-      }
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return out;
-}
-
 /**
  * Starts CPU accounting; the function returned gives the CPU seconds used since, of `daemonPid`
- * (this process when absent) with its launcher process: their own ("node"), and that of the
- * programs they have reaped ("children"); and of nats-server.
+ * (this process when absent): its own ("node") and that of the programs it has reaped
+ * ("children"); and of nats-server.
  */
 function cpuMeter(serverPid: number, daemonPid?: number): () => RunResult["cpu"] {
-  const tree = (): { own: number; children: number } => {
-    if (daemonPid === undefined) return procCpu("self");
-    return processTree(daemonPid)
-      .map((p) => procCpu(p))
-      .filter((c) => !Number.isNaN(c.own))
-      .reduce((a, c) => ({ own: a.own + c.own, children: a.children + c.children }), { own: 0, children: 0 });
-  };
-  const self0 = tree();
+  const who = daemonPid ?? "self";
+  const self0 = procCpu(who);
   const server0 = procCpu(serverPid).own;
   return () => {
-    const self = tree();
+    const self = procCpu(who);
     return { node: self.own - self0.own, children: self.children - self0.children, server: procCpu(serverPid).own - server0 };
   };
 }
@@ -250,20 +228,7 @@ export async function oursOnce(srv: TestNatsServer, plan: Plan, clips: readonly 
     const subj = makeSubjects(config.nats.subjectPrefix);
     nc = await connect({ servers: srv.url, name: "vqd-bench-pipeline" });
     const api = new ApiClient(nc, subj, 60_000);
-    const completed = new Set<string>();
-    let lastAt = 0;
-    let resolveDone: () => void = () => {};
-    const done = new Promise<void>((r) => (resolveDone = r));
-    nc.subscribe(subj.event("VideoCompleted"), {
-      callback: (_err, msg) => {
-        completed.add((JSON.parse(new TextDecoder().decode(msg.data)) as { videoId: string }).videoId);
-        if (completed.size === clips.length) {
-          lastAt = performance.now();
-          resolveDone();
-        }
-      },
-    });
-    await nc.flush();
+    const completed = await watchCompletions(nc, subj, clips.length);
 
     const cpu = cpuMeter(srv.pid, pid);
     const start = performance.now();
@@ -272,14 +237,12 @@ export async function oursOnce(srv: TestNatsServer, plan: Plan, clips: readonly 
       if (!("id" in r)) throw new Error(`enqueue refused: ${r.error}`);
       return r.id;
     });
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = await Promise.race([done.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), plan.timeoutMs)))]);
-    clearTimeout(timer);
-    if (timedOut) {
+    const d = daemon;
+    await within(completed.done, plan.timeoutMs, async () => {
       const status = await api.call<"status", { states: unknown }>("status", {});
-      throw new Error(`not done after ${plan.timeoutMs} ms: ${JSON.stringify(status.states)}\n${daemon.output().slice(-2000)}`);
-    }
-    const wallS = (lastAt - start) / 1000;
+      return `${JSON.stringify(status.states)}\n${d.output().slice(-2000)}`;
+    });
+    const wallS = (completed.lastAt() - start) / 1000;
     const used = cpu();
 
     const status = await api.call<"status", { states: Record<string, number> }>("status", {});

@@ -25,7 +25,7 @@ import type { Lane } from "../../src/domain/index.js";
 import { silentLogger } from "../../src/shared/logger.js";
 import { startNatsServer } from "../support/nats-server.js";
 import { makeVqdEnv } from "../support/vqd-env.js";
-import { alternate, median, seededRandom, shuffled } from "./measure.js";
+import { alternate, median, seededRandom, shuffled, watchCompletions, within } from "./measure.js";
 import { startRedis, type BenchRedis } from "./redis-server.js";
 import type { BenchContext, BenchGroup, BenchResult, Figure } from "./types.js";
 
@@ -139,23 +139,7 @@ export async function oursOnce(srv: { readonly url: string; readonly pid: number
     nc = await connect({ servers: srv.url, name: "vqd-bench-client" });
     const api = new ApiClient(nc, subj, 60_000);
 
-    const completed = new Set<string>();
-    let completedEvents = 0;
-    let lastAt = 0;
-    let resolveDone: () => void = () => {};
-    const done = new Promise<void>((r) => (resolveDone = r));
-    nc.subscribe(subj.event("VideoCompleted"), {
-      callback: (_err, msg) => {
-        const e = JSON.parse(new TextDecoder().decode(msg.data)) as { videoId: string };
-        completedEvents++;
-        completed.add(e.videoId);
-        if (completed.size === jobs) {
-          lastAt = performance.now();
-          resolveDone();
-        }
-      },
-    });
-    await nc.flush();
+    const completed = await watchCompletions(nc, subj, jobs);
 
     const ids: string[] = [];
     const cpu = cpuMeter(srv.pid);
@@ -170,11 +154,11 @@ export async function oursOnce(srv: { readonly url: string; readonly pid: number
       }
     }
     const enqueueMs = performance.now() - start;
-    await waitOrPoll(done, plan.timeoutMs, async () => {
+    await within(completed.done, plan.timeoutMs, async () => {
       const c = await daemon?.store.counts();
-      return `completed ${c?.byState.completed} of ${jobs} in the store, ${completed.size} VideoCompleted events received`;
+      return `completed ${c?.byState.completed} of ${jobs} in the store, ${completed.ids.size} VideoCompleted events received`;
     });
-    const totalMs = lastAt - start;
+    const totalMs = completed.lastAt() - start;
     const used = cpu(jobs);
 
     // The record, not the feed, decides: all completed, exactly one VideoCompleted each.
@@ -186,7 +170,7 @@ export async function oursOnce(srv: { readonly url: string; readonly pid: number
       .get() as { n: number; d: number };
     equal(row.n, jobs, "VideoCompleted events in the store");
     equal(row.d, jobs, "videos with a VideoCompleted event");
-    equal(completedEvents, jobs, "VideoCompleted events published");
+    equal(completed.events(), jobs, "VideoCompleted events published");
     equal(new Set(ids).size, jobs, "distinct ids returned by enqueue");
     return { jobsPerSec: jobs / (totalMs / 1000), enqueueMs, totalMs, nodeCpuUsPerJob: used.node, serverCpuUsPerJob: used.server };
   } finally {
@@ -194,13 +178,6 @@ export async function oursOnce(srv: { readonly url: string; readonly pid: number
     await nc?.close();
     await env.cleanup();
   }
-}
-
-async function waitOrPoll(done: Promise<void>, timeoutMs: number, describe: () => Promise<string>): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = await Promise.race([done.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), timeoutMs)))]);
-  clearTimeout(timer);
-  if (timedOut) throw new Error(`not done after ${timeoutMs} ms: ${await describe()}`);
 }
 
 // ---------------------------------------------------------------- BullMQ
@@ -237,7 +214,7 @@ async function bullOnce(redis: BenchRedis, plan: Plan, jobs: number, paths: read
       );
     }
     const enqueueMs = performance.now() - start;
-    await waitOrPoll(done, plan.timeoutMs, async () => `completed ${finished} of ${jobs}, failed ${failed}`);
+    await within(done, plan.timeoutMs, () => `completed ${finished} of ${jobs}, failed ${failed}`);
     const totalMs = lastAt - start;
     const used = cpu(jobs);
     const counts = await queue.getJobCounts("completed", "failed", "waiting", "prioritized", "active");

@@ -22,7 +22,7 @@ import { silentLogger } from "../../src/shared/logger.js";
 import { noopTelemetry, setupTelemetry } from "../../src/telemetry/index.js";
 import { startNatsServer, type TestNatsServer } from "../support/nats-server.js";
 import { makeVqdEnv } from "../support/vqd-env.js";
-import { alternate, median, tempDir } from "./measure.js";
+import { alternate, median, tempDir, watchCompletions, within } from "./measure.js";
 import { batches } from "./queue.bench.js";
 import type { BenchContext, BenchGroup, BenchResult } from "./types.js";
 
@@ -109,20 +109,7 @@ export async function telemetryOnce(srv: TestNatsServer, plan: Plan, jobs: numbe
     const subj = makeSubjects(config.nats.subjectPrefix);
     nc = await connect({ servers: srv.url, name: "vqd-bench-client" });
     const api = new ApiClient(nc, subj, 60_000);
-    const completed = new Set<string>();
-    let lastAt = 0;
-    let resolveDone: () => void = () => {};
-    const done = new Promise<void>((r) => (resolveDone = r));
-    nc.subscribe(subj.event("VideoCompleted"), {
-      callback: (_err, msg) => {
-        completed.add((JSON.parse(new TextDecoder().decode(msg.data)) as { videoId: string }).videoId);
-        if (completed.size === jobs) {
-          lastAt = performance.now();
-          resolveDone();
-        }
-      },
-    });
-    await nc.flush();
+    const completed = await watchCompletions(nc, subj, jobs);
     const cpu0 = process.cpuUsage();
     const start = performance.now();
     let k = 0;
@@ -131,12 +118,9 @@ export async function telemetryOnce(srv: TestNatsServer, plan: Plan, jobs: numbe
       const results = await api.call<"enqueue", EnqueueResultJson[]>("enqueue", { paths, priority: b.lane, pipeline: "noop" });
       if (results.some((r) => !("id" in r))) throw new Error("enqueue refused");
     }
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = await Promise.race([done.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), plan.timeoutMs)))]);
-    clearTimeout(timer);
-    if (timedOut) throw new Error(`not done after ${plan.timeoutMs} ms: ${completed.size} of ${jobs} completed`);
+    await within(completed.done, plan.timeoutMs, () => `${completed.ids.size} of ${jobs} completed`);
     const used = process.cpuUsage(cpu0);
-    return { jobsPerSec: jobs / ((lastAt - start) / 1000), cpuUsPerJob: (used.user + used.system) / jobs };
+    return { jobsPerSec: jobs / ((completed.lastAt() - start) / 1000), cpuUsPerJob: (used.user + used.system) / jobs };
   } finally {
     await daemon?.stop();
     await nc?.close();
