@@ -55,12 +55,9 @@ export function apiHandlers(d: HandlerDeps): Handlers {
     report: async (req, call) => {
       if (req.kind === "start") {
         const r = await d.reporter.start({ videoId: req.videoId, dispatch: req.dispatch, lane: req.lane }, req.worker, req.redelivered, call.span);
-        if (!r.ok) {
-          await r.durable;
-          throw new ApiError(r.busy ? "busy" : "refused", r.reason);
-        }
         // A remote worker acts on the reply as on a stored fact: answer once it is one.
         await r.durable;
+        if (!r.ok) throw new ApiError(r.busy ? "busy" : "refused", r.reason);
         return r.started;
       }
       const { kind: _kind, videoId, ...report } = req;

@@ -3,7 +3,7 @@ import { isLane, type Lane, type Video } from "../domain/index.js";
 import { newVideoId } from "../shared/ids.js";
 import type { BatchItemResult, CommandItem } from "../store/index.js";
 import { InputError } from "./errors.js";
-import { sharedPathChecker } from "./path-checker.js";
+import { sharedPathChecker, type PathOutcome } from "./path-checker.js";
 
 export interface EnqueueRequest {
   readonly paths: readonly string[];
@@ -53,9 +53,10 @@ export async function enqueueVideos(store: CommandRunner, config: Config, reques
   const steps = pipelineSteps(config, pipeline);
   // One batch for the whole request, checked in the path checker's worker thread.
   const outcomes = await sharedPathChecker().check(request.paths, config.allowedRoots, request.cwd ?? process.cwd());
+  // check() answers one outcome per input, in order.
   const checked = request.paths.map((input, i) => {
-    const o = outcomes[i];
-    return o && "path" in o ? { input, path: o.path } : { input, error: o?.error ?? new InputError("unreadable", input, `cannot check ${JSON.stringify(input)}`) };
+    const o = outcomes[i] as PathOutcome;
+    return "path" in o ? { input, path: o.path } : { input, error: o.error };
   });
   const good = checked.filter((c): c is { input: string; path: string } => "path" in c);
   // Ids sort by millisecond, then at random: sorted, a batch lists ("oldest first") in input order.

@@ -174,8 +174,7 @@ export function sharedPathChecker(): PathChecker {
  * what gets recorded; throws an InputError naming what is wrong.
  */
 export async function validateVideoPath(input: string, allowedRoots: readonly string[], cwd = process.cwd()): Promise<string> {
-  const [outcome] = await sharedPathChecker().check([input], allowedRoots, cwd);
-  if (!outcome) throw unreadable(input, `cannot check ${JSON.stringify(input)}: no answer`);
+  const [outcome] = (await sharedPathChecker().check([input], allowedRoots, cwd)) as [PathOutcome];
   if ("error" in outcome) throw outcome.error;
   return outcome.path;
 }

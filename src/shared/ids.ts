@@ -82,7 +82,8 @@ export function newEventId(now = Date.now()): string {
   b.writeUIntBE(ms, 0, 6);
   b[6] = 0x70 | (eventSeq >> 8);
   b[7] = eventSeq & 0xff;
-  pool.copy(b, 8, takeRandom(8), poolOffset);
+  const at = takeRandom(8);
+  pool.copy(b, 8, at, at + 8);
   b[8] = 0x80 | ((b[8] as number) & 0x3f);
   const h = b.toString("hex");
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;

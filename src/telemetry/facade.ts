@@ -139,12 +139,14 @@ export class VqTelemetry implements Telemetry, SpanSink {
     const b = backend;
     const c = (name: string, description: string, unit: string) => (b ? b.counter(name, description, unit) : NOOP_INSTRUMENT);
     const h = (name: string, description: string, unit: string, buckets: readonly number[]) => (b ? b.histogram(name, description, unit, buckets) : NOOP_INSTRUMENT);
-    // Per-job counts are kept here and read at each collection: an SDK add() per job (attribute
-    // hashing, storage lookup) was a third of telemetry's cost per no-op job.
+    // Per-job counts are kept here and read at each collection: an SDK add() hashes the
+    // attributes and looks up their storage every time, for every job.
     if (b) {
-      const tally = (counts: Map<string, number>, key: string) => (record: (value: number, attributes?: Attributes) => void) => {
-        for (const [value, n] of counts) record(n, this.#labels(key, value));
-      };
+      const tally =
+        (counts: Map<string, number>, key: string): Observe =>
+        (record) => {
+          for (const [value, n] of counts) record(n, this.#labels(key, value));
+        };
       b.observe("vq.jobs.in_flight", "Jobs being worked on right now, by lane", "{job}", tally(this.#inFlight, "vq.lane"), "updown");
       b.observe("vq.jobs.completed", "Videos completed, by pipeline", "{job}", tally(this.#completed, "vq.pipeline"), true);
       b.observe("vq.jobs.failed", "Failed attempts, by pipeline", "{job}", tally(this.#failed, "vq.pipeline"), true);
@@ -219,11 +221,11 @@ export class VqTelemetry implements Telemetry, SpanSink {
   }
 
   jobStarted(lane: string): void {
-    if (this.#backend) this.#inFlight.set(lane, (this.#inFlight.get(lane) ?? 0) + 1);
+    if (this.#backend) bump(this.#inFlight, lane, 1);
   }
 
   jobFinished(lane: string, pipeline: string, outcome: Outcome, seconds: number): void {
-    if (this.#backend) this.#inFlight.set(lane, (this.#inFlight.get(lane) ?? 0) - 1);
+    if (this.#backend) bump(this.#inFlight, lane, -1);
     this.#i.jobDuration.record(seconds, this.#labels2("vq.pipeline", pipeline, "vq.outcome", outcome));
   }
 
@@ -243,7 +245,7 @@ export class VqTelemetry implements Telemetry, SpanSink {
       if (!r.ok || !r.events || !r.video) continue;
       for (const e of r.events) {
         const counts = e.type === "VideoCompleted" ? this.#completed : e.type === "AttemptFailed" ? this.#failed : e.type === "VideoDeadLettered" ? this.#deadLettered : undefined;
-        counts?.set(r.video.pipeline, (counts.get(r.video.pipeline) ?? 0) + 1);
+        if (counts) bump(counts, r.video.pipeline, 1);
       }
     }
   }
@@ -296,6 +298,10 @@ export class VqTelemetry implements Telemetry, SpanSink {
     }
     return a;
   }
+}
+
+function bump(counts: Map<string, number>, key: string, by: number): void {
+  counts.set(key, (counts.get(key) ?? 0) + by);
 }
 
 /**

@@ -28,9 +28,9 @@ export type ReportOutcome = ({ readonly ok: true } & Durable) | ({ readonly ok: 
 /**
  * A report may be decided before it is on disk (the daemon's group commit): the worker goes on
  * at once, and `durable` settles when the report is stored (for a refusal: when the state it was
- * refused by is). The job message is acked only after
- * every report of the job is durable; a rejection hands the message back instead. Absent: the
- * report was stored before the call returned (a remote worker's reports).
+ * refused by is). The job message is acked only after every report of the job is durable; a
+ * rejection hands the message back instead. Absent: the report was stored before the call
+ * returned (a remote worker's reports).
  */
 export interface Durable {
   readonly durable?: Promise<void>;
