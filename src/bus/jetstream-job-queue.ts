@@ -13,7 +13,11 @@ import {
 } from "@nats-io/jetstream";
 import { headers, nanos, type NatsConnection } from "@nats-io/transport-node";
 import { isLane, LANES, type Lane } from "../domain/index.js";
+import { AckedPublisher } from "./acked-publisher.js";
 import type { Subjects } from "./subjects.js";
+
+/** How long a job publish waits for JetStream's acknowledgement (nats.js's own default). */
+const PUBLISH_TIMEOUT_MS = 5000;
 
 /** What a job message says: which video, and which dispatch of it. The store decides the rest. */
 export interface JobMessage {
@@ -73,10 +77,12 @@ export class JetStreamJobQueue {
   #ensuring?: Promise<void>;
   readonly #consumers = new Map<Lane, Consumer>();
   readonly #recreated = new Set<() => void>();
+  readonly #publisher: AckedPublisher;
 
   constructor(nc: NatsConnection, options: JobQueueOptions) {
     this.#nc = nc;
     this.#js = jetstream(nc);
+    this.#publisher = new AckedPublisher(nc);
     this.#options = Object.freeze({ ...options });
   }
 
@@ -171,20 +177,21 @@ export class JetStreamJobQueue {
 
   /**
    * Publishes many jobs without waiting for each acknowledgement in turn: the publishes are
-   * pipelined on the connection and the acks awaited together. Each job's outcome is reported.
+   * pipelined on the connection and the acks awaited together (see AckedPublisher). Each job's
+   * outcome is reported; a job not acknowledged within the publish timeout fails.
    */
   async publish(jobs: readonly JobToPublish[]): Promise<PublishOutcome[]> {
-    const pending = jobs.map(async (j): Promise<PublishOutcome> => {
-      try {
-        const h = headers();
-        for (const [k, v] of Object.entries(j.headers ?? {})) h.set(k, v);
-        const ack = await this.#js.publish(this.#options.subjects.job(j.job.lane), encodeJob(j.job), { msgID: j.msgId, headers: h });
-        return { ok: true, msgId: j.msgId, seq: ack.seq, duplicate: ack.duplicate };
-      } catch (error) {
-        return { ok: false, msgId: j.msgId, error: error as Error };
-      }
+    const messages = jobs.map((j) => {
+      const h = headers();
+      h.set("Nats-Msg-Id", j.msgId);
+      if (j.headers) for (const k in j.headers) h.set(k, j.headers[k] as string);
+      return { subject: this.#options.subjects.job(j.job.lane), payload: encodeJob(j.job), headers: h };
     });
-    return Promise.all(pending);
+    const acks = await this.#publisher.publish(messages, PUBLISH_TIMEOUT_MS);
+    return acks.map((a, i): PublishOutcome => {
+      const msgId = (jobs[i] as JobToPublish).msgId;
+      return a.ok ? { ok: true, msgId, seq: a.seq, duplicate: a.duplicate } : { ok: false, msgId, error: a.error };
+    });
   }
 
   async consumer(lane: Lane): Promise<Consumer> {
