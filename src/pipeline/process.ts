@@ -66,7 +66,8 @@ export function resolveCommand(command: string, opts: { cwd?: string; env?: Node
   const label = opts.label ?? path.basename(command);
   const executable = (file: string): "ok" | "missing" | "denied" => {
     try {
-      if (!fs.statSync(file).isFile()) return "missing";
+      // No exception for the PATH entries that do not hold it (most of them): ~20 us each.
+      if (!fs.statSync(file, { throwIfNoEntry: false })?.isFile()) return "missing";
       fs.accessSync(file, fs.constants.X_OK);
       return "ok";
     } catch (e) {
