@@ -240,7 +240,11 @@ describe("worker pool over JetStream", () => {
   it("holds more messages while jobs finish fast (up to prefetchMax), and only prefetch while they are slow", async () => {
     const fast = await setup({ count: 1, prefetch: 2, prefetchMax: 40 });
     try {
-      await fast.publishMany("normal", Array.from({ length: 600 }, (_, i) => `fast${i}`));
+      // 2 ms jobs: fast (hundreds a second, far above prefetch per 100 ms of work) yet slow enough
+      // that 600 of them span several of the puller's 250 ms rate windows on any machine; no-op
+      // jobs could all be done before the first window closes.
+      PIPELINES.quick = [{ step: "sleep", options: { ms: 2 } }];
+      await fast.publishMany("normal", Array.from({ length: 600 }, (_, i) => `fast${i}`), "quick");
       const pool = fast.newPool();
       let most = 0;
       let limit = 0;
