@@ -13,6 +13,9 @@
 # --dry-run prints every command (and every file it would write) without changing anything.
 set -euo pipefail
 umask 022
+SCRIPT_NAME=install
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 PREFIX=/opt/vqd
 BINDIR=/usr/local/bin
@@ -39,11 +42,6 @@ usage: sudo scripts/install.sh [options]
 EOF
 }
 
-die() {
-  echo "install: $*" >&2
-  exit 1
-}
-
 while [ $# -gt 0 ]; do
   case "$1" in
     --prefix) PREFIX=${2:?--prefix needs a directory}; shift 2 ;;
@@ -63,40 +61,21 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-# Paths end up in unit files and sed expressions: keep them to plain characters.
-safe_path() {
-  if ! [[ $2 =~ ^/[A-Za-z0-9._/+-]*$ ]] || [[ $2 == *..* ]] || [ "$2" = / ]; then
-    die "$1 must be an absolute path of [A-Za-z0-9._/+-] (got '$2')"
-  fi
-}
 safe_path --prefix "$PREFIX"
 safe_path --bindir "$BINDIR"
 [ -z "$DESTDIR" ] || safe_path --destdir "$DESTDIR"
 PREFIX=${PREFIX%/}
 BINDIR=${BINDIR%/}
-case "$SYSTEMCTL" in auto | yes | no) ;; *) die "--systemctl takes auto, yes or no (got '$SYSTEMCTL')" ;; esac
+SYSTEMCTL=$(systemctl_mode "$SYSTEMCTL")
 if [ -n "$DESTDIR" ]; then
   SYSTEMCTL=no
   START=0
-fi
-if [ "$SYSTEMCTL" = auto ]; then
-  if [ -d /run/systemd/system ]; then SYSTEMCTL=yes; else SYSTEMCTL=no; fi
 fi
 
 cd "$(dirname "$0")/.."
 SRC=$(pwd)
 
-# Every change goes through run (a command) or write_file (a file from stdin).
-run() {
-  if [ "$DRY_RUN" = 1 ]; then
-    printf '+'
-    printf ' %q' "$@"
-    printf '\n'
-  else
-    "$@"
-  fi
-}
-
+# Every change goes through run (a command, lib/common.sh) or write_file (a file from stdin).
 # write_file DEST MODE OWNER:GROUP < content   (atomically: a temp file renamed over DEST)
 write_file() {
   local dest=$1 mode=$2 owner=$3 tmp
@@ -111,8 +90,6 @@ write_file() {
   [ -n "$DESTDIR" ] || chown "$owner" "$tmp"
   mv -f "$tmp" "$dest"
 }
-
-note() { echo "install: $*"; }
 
 # --- Preconditions --------------------------------------------------------------------------
 if [ "$DRY_RUN" = 0 ] && [ -z "$DESTDIR" ] && [ "$(id -u)" -ne 0 ]; then

@@ -5,6 +5,9 @@
 #
 # --dry-run prints every command without changing anything.
 set -euo pipefail
+SCRIPT_NAME=uninstall
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 PREFIX=/opt/vqd
 BINDIR=/usr/local/bin
@@ -28,11 +31,6 @@ usage: sudo scripts/uninstall.sh [options]
 EOF
 }
 
-die() {
-  echo "uninstall: $*" >&2
-  exit 1
-}
-
 while [ $# -gt 0 ]; do
   case "$1" in
     --prefix) PREFIX=${2:?--prefix needs a directory}; shift 2 ;;
@@ -48,30 +46,11 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-safe_path() {
-  if ! [[ $2 =~ ^/[A-Za-z0-9._/+-]*$ ]] || [[ $2 == *..* ]] || [ "$2" = / ]; then
-    die "$1 must be an absolute path of [A-Za-z0-9._/+-] (got '$2')"
-  fi
-}
 safe_path --prefix "$PREFIX"
 safe_path --bindir "$BINDIR"
 PREFIX=${PREFIX%/}
 BINDIR=${BINDIR%/}
-case "$SYSTEMCTL" in auto | yes | no) ;; *) die "--systemctl takes auto, yes or no (got '$SYSTEMCTL')" ;; esac
-if [ "$SYSTEMCTL" = auto ]; then
-  if [ -d /run/systemd/system ]; then SYSTEMCTL=yes; else SYSTEMCTL=no; fi
-fi
-
-run() {
-  if [ "$DRY_RUN" = 1 ]; then
-    printf '+'
-    printf ' %q' "$@"
-    printf '\n'
-  else
-    "$@"
-  fi
-}
-note() { echo "uninstall: $*"; }
+SYSTEMCTL=$(systemctl_mode "$SYSTEMCTL")
 
 if [ "$DRY_RUN" = 0 ] && [ "$(id -u)" -ne 0 ]; then
   die "run as root (sudo scripts/uninstall.sh), or try --dry-run"

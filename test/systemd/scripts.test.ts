@@ -32,7 +32,7 @@ describe("install and uninstall scripts", () => {
   });
 
   it("are shellcheck-clean", { skip: spawnSync("shellcheck", ["--version"]).status === 0 ? false : "shellcheck is not installed" }, () => {
-    const r = spawnSync("shellcheck", [INSTALL, UNINSTALL], { encoding: "utf8" });
+    const r = spawnSync("shellcheck", ["-x", INSTALL, UNINSTALL], { encoding: "utf8" });
     assert.equal(r.status, 0, r.stdout + r.stderr);
   });
 
@@ -77,11 +77,22 @@ describe("install and uninstall scripts", () => {
     assert.doesNotMatch(noStart.stdout, /systemctl enable/);
   });
 
-  it("refuses unsafe paths and unknown options", () => {
-    for (const args of [["--prefix", "relative/dir"], ["--prefix", "/"], ["--prefix", "/opt/../etc"], ["--prefix", "/opt/v qd"], ["--bogus"]]) {
-      const r = bash(INSTALL, ["--dry-run", ...args]);
+  it("refuses unsafe paths and unknown options (both scripts, through their shared lib/common.sh)", () => {
+    const cases: [string, string[], RegExp][] = [
+      ["install", ["--prefix", "relative/dir"], /--prefix must be an absolute path/],
+      ["install", ["--prefix", "/"], /--prefix must be an absolute path/],
+      ["install", ["--prefix", "/opt/../etc"], /--prefix must be an absolute path/],
+      ["install", ["--prefix", "/opt/v qd"], /--prefix must be an absolute path/],
+      ["install", ["--systemctl", "bogus"], /--systemctl takes auto, yes or no \(got 'bogus'\)/],
+      ["install", ["--bogus"], /unknown option: --bogus/],
+      ["uninstall", ["--bindir", "bin"], /--bindir must be an absolute path/],
+      ["uninstall", ["--systemctl", "maybe"], /--systemctl takes auto, yes or no \(got 'maybe'\)/],
+      ["uninstall", ["--worker"], /unknown option: --worker/],
+    ];
+    for (const [script, args, message] of cases) {
+      const r = bash(script === "install" ? INSTALL : UNINSTALL, ["--dry-run", ...args]);
       assert.notEqual(r.status, 0, args.join(" "));
-      assert.match(r.stderr, /install: /);
+      assert.match(r.stderr, new RegExp(`^${script}: ${message.source}`, "m"));
       assert.equal(r.stdout.includes("+ "), false, "nothing was attempted");
     }
   });
