@@ -16,18 +16,10 @@ import {
   type EmbeddedRestartInfo,
 } from "../../src/bus/index.js";
 import { waitFor } from "../support/wait.js";
+import { alive } from "../support/processes.js";
 import { captureLogger } from "./capture-logger.js";
 import { freePort, holdPort, type HeldPort } from "../support/ports.js";
 
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function exists(path: string): Promise<boolean> {
   try {
@@ -73,7 +65,7 @@ describe("EmbeddedNatsServer", () => {
     assert.equal(info.url, `nats://127.0.0.1:${info.port}`);
     assert.equal(server.url, info.url);
     assert.equal(info.pid, server.pid);
-    assert.ok(isAlive(info.pid));
+    assert.ok(alive(info.pid));
     assert.ok(
       log.lines.some((l) => l.level === "warn" && l.msg.includes(`port ${held.port}`) && l.msg.includes(`${info.port}`)),
       "the port change is logged",
@@ -117,7 +109,7 @@ describe("EmbeddedNatsServer", () => {
       assert.equal(r.delayMs, 100);
       assert.equal(server.port, port);
       assert.equal(server.pid, r.pid);
-      assert.ok(!isAlive(oldPid));
+      assert.ok(!alive(oldPid));
       assert.ok(log.lines.some((l) => l.level === "error" && /exited unexpectedly.*SIGKILL/.test(l.msg)));
 
       await waitFor(() => natsStats(nc).reconnects >= 1, 10_000, "the client to reconnect");
@@ -146,7 +138,7 @@ describe("EmbeddedNatsServer", () => {
     assert.equal(p1, p2, "the same promise");
     await p1;
     await server.stop();
-    assert.ok(!isAlive(pid), "process is gone");
+    assert.ok(!alive(pid), "process is gone");
     assert.equal(server.running, false);
     assert.equal(await exists(runtimeFile), false);
     assert.equal(await readEmbeddedRuntime(runtimeFile), null);

@@ -14,6 +14,7 @@ import { freePort } from "../support/ports.js";
 import { startNatsServer, type TestNatsServer } from "../support/nats-server.js";
 import { makeVqdEnv, type DaemonProcess, type VqdEnv } from "../support/vqd-env.js";
 import { waitFor as poll } from "../support/wait.js";
+import { alive } from "../support/processes.js";
 
 /** Short jobs so that some are always in flight, short NATS timers so recovery fits in a test. */
 const CRASH_ENV: Readonly<Record<string, string>> = {
@@ -181,15 +182,6 @@ async function embeddedNatsPid(env: VqdEnv): Promise<number | null> {
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function killQuietly(pid: number): void {
   try {
     process.kill(pid, "SIGKILL");
@@ -280,17 +272,17 @@ describe("daemon crash recovery", { timeout: 85_000 }, () => {
     await sleep(randomBetween(100, 400));
     assert.ok(openCount(env) > 0, "jobs in flight when nats-server is killed");
     process.kill(first, "SIGKILL");
-    await waitFor("the embedded nats-server to die", 5000, () => !isAlive(first));
+    await waitFor("the embedded nats-server to die", 5000, () => !alive(first));
     const second = await waitFor("a restarted embedded nats-server", 15_000, async () => {
       const pid = await embeddedNatsPid(env);
-      return pid !== null && pid !== first && isAlive(pid) ? pid : null;
+      return pid !== null && pid !== first && alive(pid) ? pid : null;
     });
     embeddedPids.push(second);
     ids.push(...(await enqueue(env, 20)));
     await waitAllTerminal(env, ids.length, 40_000, () => d.output());
     assert.equal(d.child.exitCode, null, `daemon exited:\n${tail(d.output())}`);
     await stopDaemon(d);
-    assert.ok(!isAlive(second), "a clean daemon stop stops its embedded nats-server");
+    assert.ok(!alive(second), "a clean daemon stop stops its embedded nats-server");
     assertExactlyOnce(env, ids);
   });
 });

@@ -18,7 +18,8 @@ import { subjects as makeSubjects } from "../../src/bus/index.js";
 import { cleanupClips, clipsDir, ffprobeJson, makeClip, makeCorrupt, makeTruncated } from "../support/clips.js";
 import { startNatsServer, type TestNatsServer } from "../support/nats-server.js";
 import { makeVqdEnv, type DaemonProcess, type VqdEnv } from "../support/vqd-env.js";
-import { alive, listDir, pidsWithArg } from "./helpers.js";
+import { listDir } from "./helpers.js";
+import { alive, pidsWithArg } from "../support/processes.js";
 import { waitFor as poll } from "../support/wait.js";
 
 const TERMINAL = ["completed", "dead", "cancelled"];

@@ -4,7 +4,8 @@ import { once } from "node:events";
 import { describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { runChecked, runProcess, StepAbortedError } from "../../src/pipeline/index.js";
-import { alive, reaped, stepError } from "./helpers.js";
+import { stepError } from "./helpers.js";
+import { alive, reaped } from "../support/processes.js";
 
 // These tests start `sh` as the program under test; the code under test never uses a shell itself.
 

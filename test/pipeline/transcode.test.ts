@@ -7,7 +7,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { BUILTIN_PROFILES, type TranscodeProfile } from "../../src/config/schema.js";
 import { createProbeStep, createTranscodeStep, StepAbortedError, type ProbeOutputs } from "../../src/pipeline/index.js";
 import { cleanupClips, ffprobeJson, makeClip, makeCorrupt, makeTruncated } from "../support/clips.js";
-import { alive, cleanupScratch, freshDir, listDir, pidsWithArg, reaped, runStep, stepError } from "./helpers.js";
+import { cleanupScratch, freshDir, listDir, runStep, stepError } from "./helpers.js";
+import { alive, pidsWithArg, reaped } from "../support/processes.js";
 
 const fast: TranscodeProfile = { videoCodec: "libx264", preset: "ultrafast", crf: 30, maxHeight: 240, audioCodec: "aac", audioBitrate: "64k", container: "mp4" };
 const profiles: Record<string, TranscodeProfile> = {
