@@ -56,10 +56,8 @@ export class AckedPublisher {
     );
     const timer = setTimeout(() => {
       for (const token of tokens) {
-        const w = this.#waiting.get(token);
-        if (!w) continue;
-        this.#waiting.delete(token);
-        w.resolve({ ok: false, error: new Error(`publish to ${w.subject}: no acknowledgement from JetStream within ${timeoutMs} ms`) });
+        const w = this.#take(token);
+        w?.resolve({ ok: false, error: new Error(`publish to ${w.subject}: no acknowledgement from JetStream within ${timeoutMs} ms`) });
       }
     }, timeoutMs);
     return Promise.all(outcomes).finally(() => clearTimeout(timer));
@@ -67,29 +65,36 @@ export class AckedPublisher {
 
   /** Stops listening; publishes still waiting fail at once. */
   close(): void {
+    this.#failAll((subject) => new Error(`publish to ${subject}: the publisher was closed`));
     this.#sub?.unsubscribe();
     this.#sub = null;
-    for (const w of this.#waiting.values()) w.resolve({ ok: false, error: new Error(`publish to ${w.subject}: the publisher was closed`) });
-    this.#waiting.clear();
   }
 
   #subscribe(): void {
     if (this.#sub && !this.#sub.isClosed()) return;
-    this.#sub = this.#nc.subscribe(`${this.#prefix}.*`, {
+    const sub = this.#nc.subscribe(`${this.#prefix}.*`, {
       callback: (err, msg) => {
-        if (err) {
-          // The subscription itself failed (e.g. a permissions violation): nothing will be answered.
-          for (const w of this.#waiting.values()) w.resolve({ ok: false, error: err });
-          this.#waiting.clear();
-          return;
-        }
-        const token = msg.subject.slice(this.#prefix.length + 1);
-        const w = this.#waiting.get(token);
-        if (!w) return; // answered after its timeout
-        this.#waiting.delete(token);
-        w.resolve(parsePubAck(msg, w.subject));
+        // The subscription itself failed (e.g. a permissions violation): nothing will be answered.
+        if (err) return this.#failAll(() => err);
+        const w = this.#take(msg.subject.slice(this.#prefix.length + 1));
+        w?.resolve(parsePubAck(msg, w.subject)); // none: answered after its timeout
       },
     });
+    this.#sub = sub;
+    // The connection closed (or drained): no answer can come any more, so do not wait out the timeout.
+    void sub.closed.then(() => this.#failAll((subject) => new Error(`publish to ${subject}: the connection to NATS was closed`)));
+  }
+
+  /** The waiting publish of a reply token, no longer waiting. */
+  #take(token: string): { readonly subject: string; readonly resolve: (outcome: PubAckOutcome) => void } | undefined {
+    const w = this.#waiting.get(token);
+    this.#waiting.delete(token);
+    return w;
+  }
+
+  #failAll(error: (subject: string) => Error): void {
+    for (const w of this.#waiting.values()) w.resolve({ ok: false, error: error(w.subject) });
+    this.#waiting.clear();
   }
 }
 
@@ -102,7 +107,7 @@ export function parsePubAck(msg: Msg, subject: string): PubAckOutcome {
   }
   let body: { stream?: unknown; seq?: unknown; duplicate?: unknown; error?: { code?: number; err_code?: number; description?: string } };
   try {
-    body = JSON.parse(new TextDecoder().decode(msg.data)) as typeof body;
+    body = JSON.parse(msg.string()) as typeof body;
   } catch {
     return { ok: false, error: new Error(`publish to ${subject}: JetStream answered with something that is not JSON`) };
   }

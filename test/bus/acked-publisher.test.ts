@@ -103,4 +103,18 @@ describe("AckedPublisher", () => {
     assert.ok(after && !after.ok, "a publish on a closed connection fails");
     assert.match(after.error.message, /publish to acked\.d: .*closed/i);
   });
+
+  it("fails the publishes still waiting as soon as the connection closes, not at their timeout", async () => {
+    const other = await connect({ servers: srv.url });
+    other.subscribe("fake.hang2", { callback: () => {} });
+    const p = new AckedPublisher(other);
+    const pending = p.publish([{ subject: "fake.hang2", payload: enc("x"), headers: withId("h2") }], 60_000);
+    await other.flush();
+    const t0 = performance.now();
+    await other.close();
+    const [closed] = await pending;
+    assert.ok(closed && !closed.ok);
+    assert.match(closed.error.message, /publish to fake\.hang2: the connection to NATS was closed/);
+    assert.ok(performance.now() - t0 < 5000, "failed when the connection closed");
+  });
 });
