@@ -233,16 +233,20 @@ export class JetStreamJobQueue {
   }
 }
 
+/** One of each for every job message (encoding is stateless; decoding here never streams). */
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
 export function encodeJob(job: JobMessage): Uint8Array {
   const wire: Record<string, unknown> = { id: job.videoId, d: job.dispatch, l: job.lane };
   if (job.recovery) wire.r = 1;
-  return new TextEncoder().encode(JSON.stringify(wire));
+  return encoder.encode(JSON.stringify(wire));
 }
 
 /** Parses a job message; null when it is not one of ours (it is then terminated, not retried). */
 export function decodeJob(data: Uint8Array): JobMessage | null {
   try {
-    const o = JSON.parse(new TextDecoder().decode(data)) as { id?: unknown; d?: unknown; l?: unknown; r?: unknown };
+    const o = JSON.parse(decoder.decode(data)) as { id?: unknown; d?: unknown; l?: unknown; r?: unknown };
     if (typeof o.id !== "string" || typeof o.d !== "number" || !Number.isInteger(o.d) || !isLane(o.l)) return null;
     return o.r === 1 ? { videoId: o.id, dispatch: o.d, lane: o.l, recovery: true } : { videoId: o.id, dispatch: o.d, lane: o.l };
   } catch {
