@@ -2,17 +2,7 @@
  * What each suite is judged against: the reference app's own targets (startup < 3 s, idle memory
  * < 150 MB, idle CPU < 5%), DESIGN.md's goals, and thresholds from vqd's config.
  */
-import type { Figure, Section, SuiteKind, TargetOp, TargetResult, TargetSource, Verdict } from "./types.js";
-
-export interface TargetDef {
-  readonly id: string;
-  readonly label: string;
-  readonly figure: string;
-  readonly op: TargetOp;
-  readonly threshold: number;
-  readonly unit: string;
-  readonly source: TargetSource;
-}
+import type { Figure, Section, SuiteKind, TargetDef, TargetOp, TargetResult, Verdict } from "./types.js";
 
 export interface TargetSettings {
   /** profiler.leakThresholdKbPerIteration */

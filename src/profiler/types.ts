@@ -41,7 +41,8 @@ export type TargetOp = "<" | "<=" | ">" | ">=";
 
 export type TargetSource = "reference" | "design" | "config";
 
-export interface TargetResult {
+/** A target a suite is judged against (see targets.ts). */
+export interface TargetDef {
   readonly id: string;
   readonly label: string;
   /** The figure judged. */
@@ -51,6 +52,9 @@ export interface TargetResult {
   readonly unit: string;
   /** reference: the reference app's own targets; design: DESIGN.md's goals; config: a threshold from vqd's config. */
   readonly source: TargetSource;
+}
+
+export interface TargetResult extends TargetDef {
   readonly value: number | null;
   /** null: not measured (the step failed or was skipped). */
   readonly pass: boolean | null;
