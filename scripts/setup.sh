@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what vqd needs on a Debian machine and its npm dependencies. Safe to run again.
-# System packages (nats-server, ffmpeg; redis-server and socat for the benchmarks and tests;
+# System packages (nats-server, ffmpeg, python3; redis-server and socat for the benchmarks and tests;
 # systemd's tools and shellcheck for the unit and script checks) come from apt-get when absent;
 # that needs root.
 set -euo pipefail
@@ -11,7 +11,7 @@ command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
 { command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1; } || need+=(ffmpeg)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v socat >/dev/null 2>&1 || need+=(socat)
-command -v python3 >/dev/null 2>&1 || need+=(python3) # test/systemd: the sd_notify socket listener
+command -v python3 >/dev/null 2>&1 || need+=(python3) # the spawn helper (src/pipeline/spawn-helper.py); test/systemd's sd_notify listener
 command -v openssl >/dev/null 2>&1 || need+=(openssl) # test/security: a CA and a server certificate
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck) # test/systemd: install.sh and uninstall.sh

@@ -83,6 +83,8 @@ export interface WorkersConfig {
   readonly prefetch: number;
   /** Upper bound of the held messages when jobs finish fast (the puller holds ~100 ms of work). */
   readonly prefetchMax: number;
+  /** Start step programs through the python3 spawn helper (posix_spawn) rather than forking the daemon. */
+  readonly spawnHelper: boolean;
 }
 
 export interface LaneConfig {
@@ -577,6 +579,7 @@ export const configSchema = z.strictObject(
       heartbeatMs: ms(1, 10000),
       prefetch: intBetween(1, 1000, 6),
       prefetchMax: intBetween(1, 10000, 256),
+      spawnHelper: bool(true),
     }),
     lanes: section({ default: oneOf(LANES, "normal"), ...laneShape }),
     pipelines: pipelinesSchema,

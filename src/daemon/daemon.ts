@@ -7,7 +7,7 @@ import type { Config } from "../config/index.js";
 import { DISPATCHING_EVENTS, type VideoEventType } from "../domain/index.js";
 import { enqueueVideos, InboxWatcher, KnownFiles } from "../intake/index.js";
 import { profileCompletedPayload, Scheduler } from "../scheduler/index.js";
-import { StepRegistry } from "../pipeline/index.js";
+import { configureSpawner, StepRegistry } from "../pipeline/index.js";
 import type { Logger } from "../shared/logger.js";
 import { openDatabase, VideoStore, type BatchItemResult, type Database } from "../store/index.js";
 import { memoryGrowth, noopTelemetry, QueueDepthMonitor, takeMemorySnapshot, type MemorySnapshot, type Telemetry } from "../telemetry/index.js";
@@ -100,6 +100,7 @@ export class Daemon {
       subject: (lane) => this.subjects.job(lane),
       onPublished: (count, lagMs) => tel.outboxPublished(count, lagMs),
     });
+    if (parts.workers) configureSpawner({ helper: config.workers.spawnHelper, log: log.child({ component: "spawner" }) });
     this.pool = parts.workers
       ? new WorkerPool({
           count: config.workers.count,

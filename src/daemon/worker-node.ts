@@ -2,7 +2,7 @@ import type { Subscription } from "@nats-io/transport-node";
 import { ApiClient } from "../api/index.js";
 import { connectNats, JetStreamJobQueue, natsStats, NatsUnavailableError, PriorityPuller } from "../bus/index.js";
 import type { Config } from "../config/index.js";
-import { StepRegistry } from "../pipeline/index.js";
+import { configureSpawner, StepRegistry } from "../pipeline/index.js";
 import type { Logger } from "../shared/logger.js";
 import { noopTelemetry, type Telemetry } from "../telemetry/index.js";
 import { NatsReporter, ProgressPublisher, WorkerPool } from "../workers/index.js";
@@ -36,6 +36,7 @@ export class WorkerNode {
     const subj = options.subjects;
     const queue = new JetStreamJobQueue(nc, options);
     const ticks = new ProgressPublisher(nc, subj);
+    configureSpawner({ helper: config.workers.spawnHelper, log: logger.child({ component: "spawner" }) });
     const pool = new WorkerPool({
       count: config.workers.count,
       puller: new PriorityPuller(queue, pullerOptions(config, undefined, logger.child({ component: "puller" }))),

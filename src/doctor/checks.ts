@@ -87,6 +87,23 @@ export async function checkSystemdNotify(): Promise<CheckResult> {
   return ok("systemd-notify", `${version ? `systemd ${version}` : "present"} (${r.path})`);
 }
 
+/** The oldest python3 the spawn helper runs on (os.posix_spawn with setsid). */
+export const MIN_PYTHON = "3.9.0";
+
+/** python3 for the spawn helper (src/pipeline/spawner.ts); without it programs are started by forking the daemon. */
+export async function checkSpawnHelper(config: Config): Promise<CheckResult> {
+  const name = "spawn helper";
+  if (!config.workers.spawnHelper) return ok(name, "off (workers.spawnHelper: false): step programs are started by forking the daemon");
+  const hint = `apt-get install python3 (${MIN_PYTHON} or newer), or set workers.spawnHelper: false`;
+  const r = await runVersion("python3", ["--version"]);
+  if (!r.ok) return warn(name, `${r.error}; step programs will be started by forking the daemon, ~3 ms more CPU each`, hint);
+  const version = /Python (\d+\.\d+\.\d+)/.exec(r.output)?.[1];
+  if (!version || compareVersions(version, MIN_PYTHON) < 0) {
+    return warn(name, `${r.path} is ${version ? `Python ${version}` : JSON.stringify(r.output.slice(0, 60))}, older than ${MIN_PYTHON}: the helper will fail and the daemon falls back to forking`, hint);
+  }
+  return ok(name, `Python ${version} (${r.path}): step programs are started with posix_spawn`);
+}
+
 // ---------------------------------------------------------------------------------------------
 // NATS
 // ---------------------------------------------------------------------------------------------

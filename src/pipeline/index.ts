@@ -3,6 +3,7 @@ export { StepError, StepAbortedError, classify, isStepError } from "./errors.js"
 export { StepRegistry, defaultSteps, type PipelineSpec } from "./registry.js";
 export type { StepsConfig } from "./config.js";
 export { runProcess, runChecked, type RunOptions, type RunResult, type CheckedRunOptions } from "./process.js";
+export { configureSpawner, spawnerMode } from "./spawner.js";
 export { writeAtomic, writeAtomicMany, cleanStaleTemps, tempPathFor, isTempName, commitTemp } from "./outputs.js";
 export { probeFile, type ProbeOutputs, type VideoInfo, type AudioInfo } from "./media.js";
 export { createProbeStep } from "./steps/probe.js";

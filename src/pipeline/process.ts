@@ -1,18 +1,14 @@
 /**
  * Running a child process for a step: an argument array (never a shell), its own process group
  * so that abort, timeout and stall kill the whole group (SIGTERM, then SIGKILL after a grace
- * period), and the tail of stderr kept for error messages.
- *
- * If the daemon itself dies (kill -9, OOM), nothing of ours runs to stop the child, and ffmpeg
- * ignores SIGPIPE, so it would carry on as an orphan. Where util-linux's `setpriv` is available
- * (Debian/Ubuntu: always), the child is started through `setpriv --pdeathsig KILL`, which makes
- * the kernel kill it when the daemon dies; under systemd the service's control group is also
- * killed as a whole on stop.
+ * period), and the tail of stderr kept for error messages. How the process is started (the
+ * spawn helper, or Node's spawn) and how it is made to die with the daemon is in spawner.ts.
  */
-import { execFileSync, spawn } from "node:child_process";
-import fs from "node:fs";
-import path from "node:path";
+import { resolveCommand } from "./command.js";
 import { StepAbortedError, StepError } from "./errors.js";
+import { launch } from "./spawner.js";
+
+export { resolveCommand } from "./command.js";
 
 export interface RunOptions {
   /** Aborting kills the process group; the run then fails with a StepAbortedError. */
@@ -42,7 +38,7 @@ export interface RunOptions {
   readonly label?: string;
   /** Appended to the "not found" error, e.g. "install it with apt-get install ffmpeg". */
   readonly installHint?: string;
-  /** Kill the child if this process dies (via setpriv --pdeathsig, when available). Default true. */
+  /** Kill the child if this process dies (see spawner.ts). Default true; false starts it with Node's spawn, unguarded. */
   readonly dieWithParent?: boolean;
 }
 
@@ -57,51 +53,6 @@ export interface RunResult {
 }
 
 const DEFAULT_GRACE_MS = 2000;
-
-/**
- * Where `command` is: a path (resolved against `cwd`) or a name looked up in PATH. Throws a
- * non-retryable StepError when it does not exist or is not executable.
- */
-export function resolveCommand(command: string, opts: { cwd?: string; env?: NodeJS.ProcessEnv; label?: string; installHint?: string } = {}): string {
-  const label = opts.label ?? path.basename(command);
-  const executable = (file: string): "ok" | "missing" | "denied" => {
-    try {
-      // No exception for the PATH entries that do not hold it (most of them): ~20 us each.
-      if (!fs.statSync(file, { throwIfNoEntry: false })?.isFile()) return "missing";
-      fs.accessSync(file, fs.constants.X_OK);
-      return "ok";
-    } catch (e) {
-      return (e as NodeJS.ErrnoException).code === "EACCES" ? "denied" : "missing";
-    }
-  };
-  let denied: string | undefined;
-  const candidates = command.includes("/")
-    ? [path.resolve(opts.cwd ?? process.cwd(), command)]
-    : ((opts.env ?? process.env).PATH ?? "/usr/local/bin:/usr/bin:/bin").split(":").map((dir) => path.join(dir || ".", command));
-  for (const candidate of candidates) {
-    const state = executable(candidate);
-    if (state === "ok") return candidate;
-    if (state === "denied") denied ??= candidate;
-  }
-  if (denied) throw new StepError(`${label}: permission denied running ${denied} (is it executable?)`, { retryable: false });
-  const hint = opts.installHint ? `; ${opts.installHint}` : "";
-  throw new StepError(`${label}: command not found: ${command}${hint}`, { retryable: false });
-}
-
-let setpriv: string | null | undefined;
-
-/** The path of a working `setpriv --pdeathsig`, checked once; null when there is none. */
-function pdeathsigLauncher(): string | null {
-  if (setpriv !== undefined) return setpriv;
-  try {
-    const found = resolveCommand("setpriv");
-    execFileSync(found, ["--pdeathsig", "KILL", "--", "true"], { stdio: "ignore", timeout: 5000 });
-    setpriv = found;
-  } catch {
-    setpriv = null;
-  }
-  return setpriv;
-}
 
 /**
  * Runs `command args...` to its end. Resolves with the exit status whatever it is; rejects with
@@ -120,19 +71,10 @@ export function runProcess(command: string, args: readonly string[], options: Ru
   } catch (e) {
     return Promise.reject(e);
   }
-  const launcher = options.dieWithParent === false ? null : pdeathsigLauncher();
-  const [file, argv] = launcher ? [launcher, ["--pdeathsig", "KILL", "--", program, ...args]] : [program, [...args]];
-
   return new Promise<RunResult>((resolve, reject) => {
-    const child = spawn(file, argv, {
-      detached: true,
-      stdio: ["ignore", "pipe", "pipe"],
-      cwd: options.cwd,
-      env: options.env,
-      windowsHide: true,
-    });
     const tailMax = options.stderrTailBytes ?? 4096;
     const stdoutMax = options.stdoutBytes ?? 0;
+    let pid: number | undefined;
     let stderrTail = "";
     let stdout = "";
     let partialLine = "";
@@ -146,9 +88,9 @@ export function runProcess(command: string, args: readonly string[], options: Ru
     let settled = false;
 
     const killGroup = (sig: NodeJS.Signals): void => {
-      if (child.pid === undefined) return;
+      if (pid === undefined) return;
       try {
-        process.kill(-child.pid, sig);
+        process.kill(-pid, sig);
       } catch {
         // ESRCH: the group is already gone.
       }
@@ -157,6 +99,7 @@ export function runProcess(command: string, args: readonly string[], options: Ru
     const stop = (kind: "abort" | "timeout" | "stall", detail: string): void => {
       if (killedFor || exited) return;
       killedFor = { kind, detail };
+      // Before the spawn is reported there is no group to signal: the kill happens on "spawn".
       killGroup("SIGTERM");
       graceTimer = setTimeout(() => killGroup("SIGKILL"), options.killGraceMs ?? DEFAULT_GRACE_MS);
     };
@@ -193,61 +136,59 @@ export function runProcess(command: string, args: readonly string[], options: Ru
       if (killedFor?.kind === "abort") return reject(new StepAbortedError(killedFor.detail));
       if (killedFor?.kind === "timeout") return reject(new StepError(killedFor.detail, { retryable: true }));
       if (killedFor?.kind === "stall") return reject(new StepError(killedFor.detail, { retryable: true }));
-      resolve({ pid: child.pid ?? -1, code: exited.code, signal: exited.signal, stderrTail, stdout, ms });
+      resolve({ pid: pid ?? -1, code: exited.code, signal: exited.signal, stderrTail, stdout, ms });
     };
 
-    child.once("error", (err: NodeJS.ErrnoException) => {
-      if (settled) return;
-      if (child.pid !== undefined && exited === undefined && err.code !== "ENOENT" && err.code !== "EACCES") {
-        // An error after spawn (e.g. a kill failure): the exit event still settles the run.
-        return;
-      }
-      settled = true;
-      cleanup();
-      clearTimeout(graceTimer);
-      if (err.code === "ENOENT") {
-        const hint = options.installHint ? `; ${options.installHint}` : "";
-        return reject(new StepError(`${label}: command not found: ${command}${hint}`, { retryable: false, cause: err }));
-      }
-      if (err.code === "EACCES") {
-        return reject(new StepError(`${label}: permission denied running ${command} (is it executable?)`, { retryable: false, cause: err }));
-      }
-      reject(new StepError(`${label}: could not start ${command}: ${err.message}`, { retryable: true, cause: err }));
-    });
-
-    child.once("spawn", () => {
-      if (child.pid !== undefined) options.onSpawn?.(child.pid);
-    });
-
-    child.stdout.setEncoding("utf8");
-    child.stdout.on("data", (chunk: string) => {
-      armStall();
-      if (stdoutMax > 0 && stdout.length < stdoutMax) stdout += chunk.slice(0, stdoutMax - stdout.length);
-      if (!options.onStdoutLine) return;
-      const text = partialLine + chunk;
-      const lines = text.split("\n");
-      partialLine = lines.pop() ?? "";
-      for (const line of lines) options.onStdoutLine(line.endsWith("\r") ? line.slice(0, -1) : line);
-    });
-    child.stderr.setEncoding("utf8");
-    child.stderr.on("data", (chunk: string) => {
-      options.onStderr?.(chunk);
-      stderrTail += chunk;
-      if (stderrTail.length > tailMax * 2) stderrTail = stderrTail.slice(-tailMax);
-    });
-
-    child.once("exit", (code, sig) => {
-      exited = { code, signal: sig };
-      if (stderrTail.length > tailMax) stderrTail = stderrTail.slice(-tailMax);
-      // Wait for stdio to drain ("close"), but not forever: a grandchild that left the group could
-      // hold the pipes open.
-      closeFallback = setTimeout(() => {
-        child.stdout.destroy();
-        child.stderr.destroy();
-        finish();
-      }, 1000);
-    });
-    child.once("close", () => finish());
+    const child = launch(
+      { file: program, args, cwd: options.cwd, env: options.env, dieWithParent: options.dieWithParent },
+      {
+        spawn: (spawned) => {
+          pid = spawned;
+          options.onSpawn?.(spawned);
+          // Killed (aborted, timed out) before it was even running.
+          if (killedFor) killGroup("SIGTERM");
+        },
+        error: (err) => {
+          if (settled) return;
+          settled = true;
+          cleanup();
+          clearTimeout(graceTimer);
+          if (err.code === "ENOENT" && err.syscall !== "chdir") {
+            const hint = options.installHint ? `; ${options.installHint}` : "";
+            return reject(new StepError(`${label}: command not found: ${command}${hint}`, { retryable: false, cause: err }));
+          }
+          if (err.code === "EACCES" && err.syscall !== "chdir") {
+            return reject(new StepError(`${label}: permission denied running ${command} (is it executable?)`, { retryable: false, cause: err }));
+          }
+          reject(new StepError(`${label}: could not start ${command}: ${err.message}`, { retryable: true, cause: err }));
+        },
+        stdout: (chunk) => {
+          armStall();
+          if (stdoutMax > 0 && stdout.length < stdoutMax) stdout += chunk.slice(0, stdoutMax - stdout.length);
+          if (!options.onStdoutLine) return;
+          const text = partialLine + chunk;
+          const lines = text.split("\n");
+          partialLine = lines.pop() ?? "";
+          for (const line of lines) options.onStdoutLine(line.endsWith("\r") ? line.slice(0, -1) : line);
+        },
+        stderr: (chunk) => {
+          options.onStderr?.(chunk);
+          stderrTail += chunk;
+          if (stderrTail.length > tailMax * 2) stderrTail = stderrTail.slice(-tailMax);
+        },
+        exit: (code, sig) => {
+          exited = { code, signal: sig };
+          if (stderrTail.length > tailMax) stderrTail = stderrTail.slice(-tailMax);
+          // Wait for the output to drain ("close"), but not forever: a grandchild that left the
+          // group could hold the pipes open.
+          closeFallback = setTimeout(() => {
+            child.release();
+            finish();
+          }, 1000);
+        },
+        close: () => finish(),
+      },
+    );
 
     if (signal) signal.addEventListener("abort", onAbort, { once: true });
     if (options.timeoutMs && options.timeoutMs > 0) {

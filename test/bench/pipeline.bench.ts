@@ -10,7 +10,7 @@
  * Baseline: one small shell script per clip running exactly the argument lists our steps run
  * (see src/pipeline/media.ts probeFile, steps/thumbnail.ts and steps/transcode.ts), fed to
  * `xargs -P3 -n1 setsid sh`; the clock covers the whole xargs run. What the baseline leaves out is our
- * overhead: the record (SQLite), the queue (JetStream), setpriv, temp file + fsync + rename.
+ * overhead: the record (SQLite), the queue (JetStream), the spawn helper, temp file + fsync + rename.
  *
  * The clips are one generated 2 s testsrc+sine clip copied N times (distinct files, same bytes),
  * so every job does the same work; the outputs of both sides are checked to be byte-identical
@@ -80,11 +80,40 @@ function procCpu(pid: number | "self"): { own: number; children: number } {
 function cpuMeter(serverPid: number, daemonPid?: number): () => RunResult["cpu"] {
   const who = daemonPid ?? "self";
   const self0 = procCpu(who);
+  const live0 = liveChildrenCpu(who);
   const server0 = procCpu(serverPid).own;
   return () => {
     const self = procCpu(who);
-    return { node: self.own - self0.own, children: self.children - self0.children, server: procCpu(serverPid).own - server0 };
+    const live = liveChildrenCpu(who);
+    return { node: self.own - self0.own, children: self.children + live - self0.children - live0, server: procCpu(serverPid).own - server0 };
   };
+}
+
+/**
+ * CPU seconds of the children still running (the daemon's spawn helper: its own and that of the
+ * programs it has reaped), which the daemon's own counters include only once it has reaped them.
+ */
+function liveChildrenCpu(pid: number | "self"): number {
+  let total = 0;
+  let tasks: string[] = [];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return 0;
+  }
+  for (const tid of tasks) {
+    let children: string[] = [];
+    try {
+      children = readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8").trim().split(" ").filter(Boolean);
+    } catch {
+      continue;
+    }
+    for (const child of children) {
+      const cpu = procCpu(Number(child));
+      if (!Number.isNaN(cpu.own)) total += cpu.own + cpu.children;
+    }
+  }
+  return total;
 }
 
 const cpuTotal = (c: RunResult["cpu"]): number => c.node + c.children + c.server;
@@ -159,7 +188,7 @@ function writeScripts(dir: string, clips: readonly string[], probe: ProbeOutputs
   });
 }
 
-async function xargsOnce(srv: TestNatsServer, plan: Plan, clips: readonly string[], probe: ProbeOutputs): Promise<RunResult> {
+export async function xargsOnce(srv: TestNatsServer, plan: Plan, clips: readonly string[], probe: ProbeOutputs): Promise<RunResult> {
   const work = tempDir("vqd-bench-xargs-");
   try {
     const outRoot = join(work.path, "out");

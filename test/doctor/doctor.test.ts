@@ -70,21 +70,32 @@ describe("vqd doctor", () => {
     const lines = parseLines(r.stdout);
     assert.deepEqual(
       lines.map((l) => l.name),
-      ["node", "config", "nats-server", "ffmpeg", "ffprobe", "systemd-notify", "nats", "jetstream", "data dir", "database", "output space", "allowed roots"],
+      ["node", "config", "nats-server", "ffmpeg", "ffprobe", "systemd-notify", "spawn helper", "nats", "jetstream", "data dir", "database", "output space", "allowed roots"],
     );
     for (const l of lines) assert.equal(l.status, "ok", `${l.name}: ${l.rest}`);
     assert.match(line(lines, "nats").rest, new RegExp(`connected to ${srv.url} \\(nats-server 2\\.`));
     assert.match(line(lines, "jetstream").rest, /^enabled/);
     assert.match(line(lines, "database").rest, /integrity ok, 0 events, 0 videos/);
     assert.match(line(lines, "allowed roots").rest, new RegExp(env.videosDir));
+    assert.match(line(lines, "spawn helper").rest, /^Python 3\.\d+\.\d+ \(.*python3\): step programs are started with posix_spawn/);
 
     const j = await env.cli(["doctor", "--json"]);
     assert.equal(j.code, 0, j.stderr);
     assert.ok(j.stdout.startsWith("{"), `no JSON on stdout; stderr: ${j.stderr}`);
     const report = JSON.parse(j.stdout) as DoctorReport;
     assert.equal(report.ok, true);
-    assert.equal(report.checks.length, 12);
+    assert.equal(report.checks.length, 13);
     assert.ok(report.checks.every((c) => c.status === "ok" && c.fix === undefined), j.stdout);
+  });
+
+  it("reports the spawn helper as off when the config turns it off", async () => {
+    const env = await makeEnv({ natsUrl: srv.url, extra: { ...BASE, VQD_WORKERS__SPAWNHELPER: "false" } });
+    await seedDatabase(env);
+    const r = await env.cli(["doctor"]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const l = line(parseLines(r.stdout), "spawn helper");
+    assert.equal(l.status, "ok");
+    assert.match(l.rest, /^off \(workers\.spawnHelper: false\)/);
   });
 
   it("fails without the nats-server binary (embedded mode) and says how to fix it", async () => {

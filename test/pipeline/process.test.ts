@@ -1,15 +1,22 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { describe, test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { runChecked, runProcess, StepAbortedError } from "../../src/pipeline/index.js";
+import { configureSpawner, runChecked, runProcess, spawnerMode, StepAbortedError } from "../../src/pipeline/index.js";
 import { stepError } from "./helpers.js";
 import { alive, reaped } from "../support/processes.js";
 
 // These tests start `sh` as the program under test; the code under test never uses a shell itself.
+// They run twice: programs started by the spawn helper (the default), and by Node's spawn.
 
-describe("runProcess", () => {
+for (const mode of ["helper", "node"] as const) describe(`runProcess (started by ${mode === "helper" ? "the spawn helper" : "Node's spawn"})`, () => {
+  before(() => {
+    configureSpawner({ helper: mode === "helper" });
+    assert.equal(spawnerMode(), mode);
+  });
+  after(() => configureSpawner({}));
+
   test("resolves with the exit code, stdout lines and the stderr tail", async () => {
     const lines: string[] = [];
     const r = await runProcess("sh", ["-c", 'printf "a=1\\nb=2\\npartial"; echo oops >&2; exit 3'], { onStdoutLine: (l) => lines.push(l) });
@@ -124,7 +131,8 @@ describe("runProcess", () => {
   test("kill -9 of the process running a step leaves no orphan ffmpeg", async () => {
     const lib = new URL("../../src/pipeline/index.js", import.meta.url).href;
     const script = [
-      `import { runProcess } from ${JSON.stringify(lib)};`,
+      `import { configureSpawner, runProcess } from ${JSON.stringify(lib)};`,
+      `configureSpawner({ helper: ${mode === "helper"} });`,
       `runProcess("ffmpeg", ["-nostdin", "-v", "error", "-re", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=5", "-f", "null", "-"], { onSpawn: (pid) => console.log(pid) }).catch(() => {});`,
     ].join("\n");
     const daemon = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
