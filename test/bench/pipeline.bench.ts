@@ -47,7 +47,7 @@ export interface Plan {
   readonly timeoutMs: number;
 }
 
-export const FULL: Plan = { clips: 100, reps: 3, seconds: 2, width: 320, height: 240, timeoutMs: 600_000 };
+export const FULL: Plan = { clips: 100, reps: 5, seconds: 2, width: 320, height: 240, timeoutMs: 600_000 };
 const QUICK: Plan = { clips: 12, reps: 1, seconds: 2, width: 320, height: 240, timeoutMs: 120_000 };
 
 export interface RunResult {
