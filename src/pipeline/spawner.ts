@@ -130,6 +130,8 @@ interface Pending {
   readonly request: LaunchRequest;
   readonly events: ChildEvents;
   pid?: number;
+  /** Its exit has been reported (only "close" is still to come). */
+  exited?: boolean;
   /** Started by Node's spawn instead, because the helper died before starting it. */
   fallback?: LaunchedChild;
 }
@@ -225,6 +227,7 @@ class SpawnHelper {
         events.stderr(event.d ?? "");
         break;
       case "exit":
+        pending.exited = true;
         events.exit(typeof event.code === "number" ? event.code : null, event.signal ?? null);
         break;
       case "error": {
@@ -271,6 +274,11 @@ class SpawnHelper {
     for (const p of pending) {
       if (p.pid === undefined) {
         p.fallback = nodeLaunch(p.request, p.events);
+        continue;
+      }
+      if (p.exited) {
+        // It had ended; only the end of its output was still to come.
+        p.events.close();
         continue;
       }
       try {

@@ -12,7 +12,7 @@ import { after, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { configureSpawner, runProcess, spawnerMode } from "../../src/pipeline/index.js";
-import { alive } from "../support/processes.js";
+import { alive, pidsWithArg } from "../support/processes.js";
 import { cleanupScratch, freshDir } from "./helpers.js";
 
 const SCRIPT = fileURLToPath(new URL("../../src/pipeline/spawn-helper.py", import.meta.url));
@@ -197,6 +197,23 @@ describe("spawn helper behind runProcess", () => {
     const next = Number(again.stdout.trim());
     assert.ok(next > 0 && next !== helperPid && next !== process.pid, `started by a new helper (${next}), not ${helperPid} or this process`);
     assert.equal(spawnerMode(), "helper");
+  });
+
+  test("if the helper dies after a program's exit but before the end of its output, the exit status stands", async () => {
+    let grandchild = 0;
+    let pid = 0;
+    // The program exits at once; its background child keeps the pipes open, so "close" waits.
+    const run = runProcess("sh", ["-c", "sleep 30 & echo $!; exit 0"], { onSpawn: (p) => (pid = p), onStdoutLine: (l) => (grandchild = Number(l)) });
+    await waitFor(() => grandchild > 0, "the background child's pid");
+    await waitFor(() => !alive(pid), "the program to exit");
+    await sleep(100); // its exit reaches us; the output stays open for another ~0.9 s
+    const helpers = pidsWithArg("spawn-helper.py").filter((p) => parentOf(p) === process.pid);
+    assert.equal(helpers.length, 1, "this process's helper");
+    process.kill(helpers[0] ?? 0, "SIGKILL");
+    const r = await run;
+    assert.equal(r.code, 0);
+    assert.equal(r.signal, null);
+    process.kill(grandchild, "SIGKILL");
   });
 
   test("without python3 on PATH, programs are started by Node's spawn", async () => {
