@@ -109,7 +109,7 @@ function currentHelper(): SpawnHelper | null {
     const givingUp = helperFailures >= MAX_HELPER_FAILURES;
     options.log?.warn({ reason, failures: helperFailures, givingUp }, givingUp ? "spawn helper failed again; step programs are started by forking the daemon from now on" : "spawn helper exited; it is restarted on the next program");
   });
-  options.log?.info({ python, pid: helper.pid }, "spawn helper started: step programs are started with posix_spawn");
+  options.log?.info({ python, helperPid: helper.pid }, "spawn helper started: step programs are started with posix_spawn");
   return helper;
 }
 
