@@ -8,8 +8,6 @@ import { resolveCommand } from "./command.js";
 import { StepAbortedError, StepError } from "./errors.js";
 import { launch } from "./spawner.js";
 
-export { resolveCommand } from "./command.js";
-
 export interface RunOptions {
   /** Aborting kills the process group; the run then fails with a StepAbortedError. */
   readonly signal?: AbortSignal;

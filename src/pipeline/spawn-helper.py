@@ -51,7 +51,8 @@ class Child:
     def __init__(self, request_id, pid):
         self.id = request_id
         self.pid = pid
-        self.fds = set()
+        # Its open pipes: fd -> "out" or "err".
+        self.fds = {}
         self.decoders = {
             "out": codecs.getincrementaldecoder("utf-8")("replace"),
             "err": codecs.getincrementaldecoder("utf-8")("replace"),
@@ -169,14 +170,14 @@ class Helper:
         child = Child(request_id, pid)
         for fd, kind in ((out_r, "out"), (err_r, "err")):
             os.set_blocking(fd, False)
-            child.fds.add(fd)
-            self.selector.register(fd, selectors.EVENT_READ, (child, kind))
+            child.fds[fd] = kind
+            self.selector.register(fd, selectors.EVENT_READ, child)
         self.by_pid[pid] = child
         self.emit({"id": request_id, "t": "spawn", "pid": pid})
 
     # ------------------------------------------------------------------ programs
 
-    def on_output(self, fd, child, kind):
+    def on_output(self, fd, child):
         try:
             data = os.read(fd, READ_SIZE)
         except BlockingIOError:
@@ -184,17 +185,18 @@ class Helper:
         except OSError:
             data = b""
         if data:
+            kind = child.fds[fd]
             text = child.decoders[kind].decode(data)
             if text:
                 self.emit({"id": child.id, "t": kind, "d": text})
             return
-        self.close_pipe(child, fd, kind)
+        self.close_pipe(child, fd)
         self.maybe_close(child)
 
-    def close_pipe(self, child, fd, kind):
+    def close_pipe(self, child, fd):
         self.selector.unregister(fd)
         os.close(fd)
-        child.fds.discard(fd)
+        kind = child.fds.pop(fd)
         rest = child.decoders[kind].decode(b"", final=True)
         if rest:
             self.emit({"id": child.id, "t": kind, "d": rest})
@@ -241,8 +243,7 @@ class Helper:
         for child in list(self.closing):
             if now - child.exited_at >= CLOSE_GRACE_S:
                 for fd in list(child.fds):
-                    kind = self.selector.get_key(fd).data[1]
-                    self.close_pipe(child, fd, kind)
+                    self.close_pipe(child, fd)
                 self.maybe_close(child)
 
     def next_timeout(self):
@@ -261,10 +262,10 @@ class Helper:
                         return
                 elif key.data == "wake":
                     self.reap()
-                else:
-                    child, kind = key.data
-                    if key.fd in child.fds:
-                        self.on_output(key.fd, child, kind)
+                elif key.fd in key.data.fds:
+                    # (A key whose pipe closed earlier in this batch is skipped: its fd may
+                    # already belong to a newer program.)
+                    self.on_output(key.fd, key.data)
             self.give_up_on_pipes()
             self.flush()
 

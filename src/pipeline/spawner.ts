@@ -14,12 +14,13 @@
  *
  * Either way the program runs in a session of its own (Node's `detached`; so also a process group
  * whose id is its pid, and under Linux's autogroup scheduling a CPU share of its own: one share
- * for all programs made a pipeline bench run ~40% slower; docs/decisions.md), with stdin on /dev/null; the caller
- * signals the group itself (`process.kill(-pid, sig)`).
+ * for all programs made a pipeline bench run ~40% slower; docs/decisions.md), with stdin on
+ * /dev/null; the caller signals the group itself (`process.kill(-pid, sig)`).
  */
 import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import fs from "node:fs";
 import type { Socket } from "node:net";
+import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "../shared/logger.js";
 import { resolveCommand } from "./command.js";
@@ -72,12 +73,13 @@ export function configureSpawner(next: SpawnerOptions): void {
   if (next.helper === false) {
     helper?.stop();
     helper = null;
-  } else if (helper === null && helperFailures < MAX_HELPER_FAILURES) {
+  } else if (helper === null) {
+    // Decide again on the next program (currentHelper still honours the failure count).
     helper = undefined;
   }
 }
 
-/** Which way programs are started now: "helper" or "node" (for `vqd doctor` and tests). */
+/** Which way programs are started now: "helper" or "node" (starting the helper if it is due). */
 export function spawnerMode(): "helper" | "node" {
   return currentHelper() ? "helper" : "node";
 }
@@ -140,7 +142,6 @@ class SpawnHelper {
   readonly #child: ChildProcessWithoutNullStreams;
   readonly #pending = new Map<number, Pending>();
   #nextId = 1;
-  #partial = "";
   #stderrTail = "";
   #stopped = false;
   #gone = false;
@@ -152,8 +153,7 @@ class SpawnHelper {
     // detached: a terminal's Ctrl-C goes to the daemon, which decides what happens to running steps.
     this.#child = spawn(python, ["-I", "-S", script], { stdio: ["pipe", "pipe", "pipe"], detached: true });
     this.#idle();
-    this.#child.stdout.setEncoding("utf8");
-    this.#child.stdout.on("data", (chunk: string) => this.#onData(chunk));
+    createInterface({ input: this.#child.stdout, crlfDelay: Infinity }).on("line", (line) => this.#onLine(line));
     this.#child.stderr.setEncoding("utf8");
     this.#child.stderr.on("data", (chunk: string) => {
       this.#stderrTail = (this.#stderrTail + chunk).slice(-2000);
@@ -194,20 +194,16 @@ class SpawnHelper {
     this.#child.stdin.end();
   }
 
-  #onData(chunk: string): void {
-    const lines = (this.#partial + chunk).split("\n");
-    this.#partial = lines.pop() ?? "";
-    for (const line of lines) {
-      if (line === "") continue;
-      let event: HelperEvent;
-      try {
-        event = JSON.parse(line) as HelperEvent;
-      } catch {
-        options.log?.warn({ line: line.slice(0, 200) }, "spawn helper: ignoring a line that is not JSON");
-        continue;
-      }
-      this.#dispatch(event);
+  #onLine(line: string): void {
+    if (line === "") return;
+    let event: HelperEvent;
+    try {
+      event = JSON.parse(line) as HelperEvent;
+    } catch {
+      options.log?.warn({ line: line.slice(0, 200) }, "spawn helper: ignoring a line that is not JSON");
+      return;
     }
+    this.#dispatch(event);
   }
 
   #dispatch(event: HelperEvent): void {

@@ -52,8 +52,8 @@ const QUICK: Plan = { clips: 12, reps: 1, seconds: 2, width: 320, height: 240, t
 
 export interface RunResult {
   readonly wallS: number;
-  /** CPU seconds in the timed window: the daemon (ours) or this process (xargs), its reaped child processes, nats-server. */
-  readonly cpu: { readonly node: number; readonly children: number; readonly server: number };
+  /** CPU seconds in the timed window: the daemon and its spawn helper (ours) or this process (xargs), the programs they reaped, nats-server. */
+  readonly cpu: { readonly own: number; readonly children: number; readonly server: number };
   /** Output file sizes by clip index: [thumbnail, transcode]. */
   readonly sizes: readonly (readonly [number, number])[];
 }
@@ -72,51 +72,44 @@ function procCpu(pid: number | "self"): { own: number; children: number } {
   }
 }
 
+/** A process and its live descendants (from /proc/<pid>/task/<tid>/children). */
+function processTree(pid: number): number[] {
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) {
+    try {
+      for (const tid of readdirSync(`/proc/${out[i]}/task`)) {
+        const kids = readFileSync(`/proc/${out[i]}/task/${tid}/children`, "utf8").trim();
+        if (kids) for (const k of kids.split(" ")) out.push(Number(k));
+      }
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
 /**
  * Starts CPU accounting; the function returned gives the CPU seconds used since, of `daemonPid`
- * (this process when absent): its own ("node") and that of the programs it has reaped
- * ("children"); and of nats-server.
+ * with its live descendants (its spawn helper), or of this process alone when absent: their own
+ * ("own") and that of the programs they have reaped ("children"); and of nats-server.
  */
 function cpuMeter(serverPid: number, daemonPid?: number): () => RunResult["cpu"] {
-  const who = daemonPid ?? "self";
-  const self0 = procCpu(who);
-  const live0 = liveChildrenCpu(who);
+  const tree = (): { own: number; children: number } => {
+    if (daemonPid === undefined) return procCpu("self");
+    return processTree(daemonPid)
+      .map((p) => procCpu(p))
+      .filter((c) => !Number.isNaN(c.own))
+      .reduce((a, c) => ({ own: a.own + c.own, children: a.children + c.children }), { own: 0, children: 0 });
+  };
+  const self0 = tree();
   const server0 = procCpu(serverPid).own;
   return () => {
-    const self = procCpu(who);
-    const live = liveChildrenCpu(who);
-    return { node: self.own - self0.own, children: self.children + live - self0.children - live0, server: procCpu(serverPid).own - server0 };
+    const self = tree();
+    return { own: self.own - self0.own, children: self.children - self0.children, server: procCpu(serverPid).own - server0 };
   };
 }
 
-/**
- * CPU seconds of the children still running (the daemon's spawn helper: its own and that of the
- * programs it has reaped), which the daemon's own counters include only once it has reaped them.
- */
-function liveChildrenCpu(pid: number | "self"): number {
-  let total = 0;
-  let tasks: string[] = [];
-  try {
-    tasks = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return 0;
-  }
-  for (const tid of tasks) {
-    let children: string[] = [];
-    try {
-      children = readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8").trim().split(" ").filter(Boolean);
-    } catch {
-      continue;
-    }
-    for (const child of children) {
-      const cpu = procCpu(Number(child));
-      if (!Number.isNaN(cpu.own)) total += cpu.own + cpu.children;
-    }
-  }
-  return total;
-}
-
-const cpuTotal = (c: RunResult["cpu"]): number => c.node + c.children + c.server;
+const cpuTotal = (c: RunResult["cpu"]): number => c.own + c.children + c.server;
 
 // ---------------------------------------------------------------- the baseline's commands
 
@@ -308,7 +301,7 @@ export async function prepareClips(plan: Plan, dir: string): Promise<{ clips: st
 }
 
 function describeCpu(c: RunResult["cpu"]): string {
-  return `CPU ${cpuTotal(c).toFixed(2)} s: children ${c.children.toFixed(2)} s, node ${c.node.toFixed(2)} s, nats-server ${c.server.toFixed(2)} s`;
+  return `CPU ${cpuTotal(c).toFixed(2)} s: children ${c.children.toFixed(2)} s, own ${c.own.toFixed(2)} s, nats-server ${c.server.toFixed(2)} s`;
 }
 
 function sameSizes(a: RunResult, b: RunResult): boolean {
@@ -380,7 +373,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
         `xargs: one sh script per clip with the same ffprobe/ffmpeg argument lists, xargs -P3 -n1 setsid sh (a session per script, as ours gives each child one: equal CPU share under autogroup scheduling); outputs checked equal in size to ours`,
         `clips: ${plan.seconds} s testsrc+sine, ${plan.width}x${plan.height} 25 fps H.264/AAC, one clip copied ${plan.clips} times`,
         `median of ${plan.reps} alternating reps after a 9-clip warm-up of each side; ours ${fmt(ours)} s; xargs ${fmt(base)} s`,
-        `CPU (medians, from /proc/<pid>/stat): ours ${cpuOf(ours, "children")} s ffmpeg/ffprobe + ${cpuOf(ours, "node")} s node + ${cpuOf(ours, "server")} s nats-server; ` +
+        `CPU (medians, from /proc/<pid>/stat): ours ${cpuOf(ours, "children")} s ffmpeg/ffprobe + ${cpuOf(ours, "own")} s vqd (node and its spawn helper) + ${cpuOf(ours, "server")} s nats-server; ` +
           `xargs ${cpuOf(base, "children")} s (xargs, sh and the same ffmpeg/ffprobe)`,
         `reference app: 100 videos in ${REFERENCE_WALL_S} s, simulated (no media work)`,
       ],

@@ -8,11 +8,13 @@ import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { once } from "node:events";
 import fs from "node:fs";
 import path from "node:path";
+import { createInterface } from "node:readline";
 import { after, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { configureSpawner, runProcess, spawnerMode } from "../../src/pipeline/index.js";
 import { alive, pidsWithArg } from "../support/processes.js";
+import { waitFor } from "../support/wait.js";
 import { cleanupScratch, freshDir } from "./helpers.js";
 
 const SCRIPT = fileURLToPath(new URL("../../src/pipeline/spawn-helper.py", import.meta.url));
@@ -31,29 +33,15 @@ function parentOf(pid: number): number {
   return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
 }
 
-async function waitFor(check: () => boolean, what: string, ms = 3000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > until) assert.fail(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
 /** The helper started by hand, speaking its protocol. */
 class RawHelper {
   readonly child: ChildProcessWithoutNullStreams;
   readonly events: Record<string, unknown>[] = [];
   stderr = "";
-  #partial = "";
 
   constructor() {
     this.child = spawn("python3", ["-I", "-S", SCRIPT], { stdio: ["pipe", "pipe", "pipe"] });
-    this.child.stdout.setEncoding("utf8");
-    this.child.stdout.on("data", (chunk: string) => {
-      const lines = (this.#partial + chunk).split("\n");
-      this.#partial = lines.pop() ?? "";
-      for (const line of lines) this.events.push(JSON.parse(line) as Record<string, unknown>);
-    });
+    createInterface({ input: this.child.stdout, crlfDelay: Infinity }).on("line", (line) => this.events.push(JSON.parse(line) as Record<string, unknown>));
     this.child.stderr.setEncoding("utf8");
     this.child.stderr.on("data", (chunk: string) => (this.stderr += chunk));
   }
@@ -67,7 +55,7 @@ class RawHelper {
   }
 
   async until(id: number, t: string): Promise<Record<string, unknown>> {
-    await waitFor(() => this.of(id).some((e) => e.t === t), `event ${t} of request ${id}`);
+    await waitFor(() => this.of(id).some((e) => e.t === t), 3000, `event ${t} of request ${id}`);
     return this.of(id).find((e) => e.t === t) as Record<string, unknown>;
   }
 }
@@ -124,7 +112,7 @@ describe("spawn helper protocol", () => {
     assert.ok(alive(leader) && alive(grandchild));
     h.child.stdin.end();
     await once(h.child, "exit");
-    await waitFor(() => !alive(leader) && !alive(grandchild), "the program and its child to die");
+    await waitFor(() => !alive(leader) && !alive(grandchild), 3000, "the program and its child to die");
   });
 });
 
@@ -185,14 +173,14 @@ describe("spawn helper behind runProcess", () => {
   test("if the helper dies, a running program is killed and reported killed; the next program starts a new helper", async () => {
     let pid = 0;
     const run = runProcess("sleep", ["30"], { onSpawn: (p) => (pid = p) });
-    await waitFor(() => pid > 0, "the program to start");
+    await waitFor(() => pid > 0, 3000, "the program to start");
     const helperPid = parentOf(pid);
     process.kill(helperPid, "SIGKILL");
     const r = await run;
     assert.equal(r.code, null);
     assert.equal(r.signal, "SIGKILL");
     assert.match(r.stderrTail, /spawn helper ended \(killed by SIGKILL\) while this program ran/);
-    await waitFor(() => !alive(pid), "the orphaned program to die");
+    await waitFor(() => !alive(pid), 3000, "the orphaned program to die");
     const again = await runProcess("sh", ["-c", "echo $PPID"], { stdoutBytes: 100 });
     const next = Number(again.stdout.trim());
     assert.ok(next > 0 && next !== helperPid && next !== process.pid, `started by a new helper (${next}), not ${helperPid} or this process`);
@@ -204,8 +192,8 @@ describe("spawn helper behind runProcess", () => {
     let pid = 0;
     // The program exits at once; its background child keeps the pipes open, so "close" waits.
     const run = runProcess("sh", ["-c", "sleep 30 & echo $!; exit 0"], { onSpawn: (p) => (pid = p), onStdoutLine: (l) => (grandchild = Number(l)) });
-    await waitFor(() => grandchild > 0, "the background child's pid");
-    await waitFor(() => !alive(pid), "the program to exit");
+    await waitFor(() => grandchild > 0, 3000, "the background child's pid");
+    await waitFor(() => !alive(pid), 3000, "the program to exit");
     await sleep(100); // its exit reaches us; the output stays open for another ~0.9 s
     const helpers = pidsWithArg("spawn-helper.py").filter((p) => parentOf(p) === process.pid);
     assert.equal(helpers.length, 1, "this process's helper");
