@@ -46,14 +46,14 @@ describe("atomic outputs", () => {
     assert.equal(fs.readFileSync(final, "utf8"), "old");
   });
 
-  test("cleanStaleTemps removes leftovers (all, or of the named outputs) and nothing else", async () => {
+  test("cleanStaleTemps removes leftovers (all, or of the named outputs) and nothing else", () => {
     const dir = freshDir();
     for (const name of ["thumbnail.jpg", ".thumbnail.jpg.tmp-0123456789ab", ".web-720p.mp4.tmp-abcdefabcdef", ".hidden", "x.tmp-1"]) {
       fs.writeFileSync(path.join(dir, name), "x");
     }
-    assert.deepEqual(await cleanStaleTemps(dir, ["web-720p.mp4"]), [".web-720p.mp4.tmp-abcdefabcdef"]);
-    assert.deepEqual(await cleanStaleTemps(dir), [".thumbnail.jpg.tmp-0123456789ab"]);
+    assert.deepEqual(cleanStaleTemps(dir, ["web-720p.mp4"]), [".web-720p.mp4.tmp-abcdefabcdef"]);
+    assert.deepEqual(cleanStaleTemps(dir), [".thumbnail.jpg.tmp-0123456789ab"]);
     assert.deepEqual(listDir(dir), [".hidden", "thumbnail.jpg", "x.tmp-1"]);
-    assert.deepEqual(await cleanStaleTemps(path.join(dir, "missing")), []);
+    assert.deepEqual(cleanStaleTemps(path.join(dir, "missing")), []);
   });
 });

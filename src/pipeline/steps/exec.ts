@@ -57,7 +57,7 @@ export function createExecStep(): Step {
       const stallTimeoutMs = intOption("exec", input.options, "stallTimeoutMs", 1, MAX_TIMER_MS);
       const retryable = boolOption("exec", input.options, "retryable", true);
       const program = command[0] as string;
-      await cleanStaleTemps(input.outputDir, outputs);
+      cleanStaleTemps(input.outputDir, outputs);
 
       const env: NodeJS.ProcessEnv = {};
       for (const key of PASS_ENV) if (process.env[key] !== undefined) env[key] = process.env[key];

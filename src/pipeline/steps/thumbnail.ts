@@ -55,7 +55,7 @@ export function createThumbnailStep(config: StepsConfig = {}): Step {
       const quality = intOption("thumbnail", input.options, "quality", 2, 31, 3);
       const timeoutMs = intOption("thumbnail", input.options, "timeoutMs", 1, MAX_TIMER_MS, 120_000);
       const name = outputName(input.name);
-      await cleanStaleTemps(input.outputDir, [name]);
+      cleanStaleTemps(input.outputDir, [name]);
 
       const probe = previousProbe(input.previous) ?? (await probeFile(ffprobe, input.path, { signal: ctx.signal }));
       const video = probe.video;
@@ -91,7 +91,7 @@ export function createThumbnailStep(config: StepsConfig = {}): Step {
           },
         );
         try {
-          return (await fs.promises.stat(temp)).size;
+          return fs.statSync(temp).size;
         } catch {
           return 0;
         }

@@ -91,7 +91,7 @@ export function createTranscodeStep(config: StepsConfig = {}, tuning: TranscodeT
       const skipIfMatches = boolOption("transcode", input.options, "skipIfMatches", false);
       const fileName = `${name}.${profile.container}`;
       const final = path.join(input.outputDir, fileName);
-      await cleanStaleTemps(input.outputDir, [fileName]);
+      cleanStaleTemps(input.outputDir, [fileName]);
 
       const probe = previousProbe(input.previous) ?? (await probeFile(ffprobe, input.path, { signal: ctx.signal }));
       const video = probe.video;
@@ -99,18 +99,18 @@ export function createTranscodeStep(config: StepsConfig = {}, tuning: TranscodeT
       const target = scaledSize(video.displayWidth, video.displayHeight, profile.maxHeight);
 
       if (skipIfMatches && matchesProfile(probe, input.path, profile, target)) {
-        await fs.promises.mkdir(input.outputDir, { recursive: true });
+        fs.mkdirSync(input.outputDir, { recursive: true });
         const temp = tempPathFor(final);
         try {
           // A reflink where the file system can, else a copy: the output never aliases the input.
           await fs.promises.copyFile(input.path, temp, fs.constants.COPYFILE_FICLONE);
           await commitTemp(temp, final);
         } catch (e) {
-          await fs.promises.rm(temp, { force: true });
+          fs.rmSync(temp, { force: true });
           throw e;
         }
         ctx.progress(100);
-        const sizeBytes = (await fs.promises.stat(final)).size;
+        const sizeBytes = fs.statSync(final).size;
         return { file: final, profile: name, durationS: probe.durationS, width: target.width, height: target.height, sizeBytes, skipped: true };
       }
 
@@ -169,7 +169,7 @@ export function createTranscodeStep(config: StepsConfig = {}, tuning: TranscodeT
         if (truncated) {
           throw new StepError(`corrupt input: ${input.path} is truncated (ffmpeg: partial file); the output would be incomplete`, { retryable: false });
         }
-        return (await fs.promises.stat(temp)).size;
+        return fs.statSync(temp).size;
       });
       ctx.progress(100);
       const durationS = outTimeUs > 0 ? Math.round(outTimeUs / 1000) / 1000 : probe.durationS;
