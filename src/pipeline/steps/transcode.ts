@@ -5,7 +5,7 @@ import { mediaSettings, type StepsConfig } from "../config.js";
 import { StepError } from "../errors.js";
 import { FFMPEG_INSTALL_HINT, ffmpegReason, fileArg, previousProbe, probeFile, scaledSize, type ProbeOutputs } from "../media.js";
 import { boolOption, checkKnown, intOption, MAX_TIMER_MS, optionError, stringOption } from "../options.js";
-import { cleanStaleTemps, commitTemp, tempPathFor, writeAtomic } from "../outputs.js";
+import { cleanStaleTemps, writeAtomic } from "../outputs.js";
 import { lastLines, runProcess } from "../process.js";
 import type { Step } from "../step.js";
 
@@ -99,18 +99,12 @@ export function createTranscodeStep(config: StepsConfig = {}, tuning: TranscodeT
       const target = scaledSize(video.displayWidth, video.displayHeight, profile.maxHeight);
 
       if (skipIfMatches && matchesProfile(probe, input.path, profile, target)) {
-        fs.mkdirSync(input.outputDir, { recursive: true });
-        const temp = tempPathFor(final);
-        try {
+        const sizeBytes = await writeAtomic(final, async (temp) => {
           // A reflink where the file system can, else a copy: the output never aliases the input.
           await fs.promises.copyFile(input.path, temp, fs.constants.COPYFILE_FICLONE);
-          await commitTemp(temp, final);
-        } catch (e) {
-          fs.rmSync(temp, { force: true });
-          throw e;
-        }
+          return fs.statSync(temp).size;
+        });
         ctx.progress(100);
-        const sizeBytes = fs.statSync(final).size;
         return { file: final, profile: name, durationS: probe.durationS, width: target.width, height: target.height, sizeBytes, skipped: true };
       }
 
