@@ -79,6 +79,8 @@ export interface Completions {
   events(): number;
   /** performance.now() when the n-th distinct video completed. */
   lastAt(): number;
+  /** Unsubscribes. */
+  stop(): void;
 }
 
 /** Listens on `<prefix>.events.VideoCompleted` for `n` videos (subscribed and flushed when it returns). */
@@ -88,7 +90,7 @@ export async function watchCompletions(nc: NatsConnection, subj: Subjects, n: nu
   let lastAt = 0;
   let resolve: () => void = () => {};
   const done = new Promise<void>((r) => (resolve = r));
-  nc.subscribe(subj.event("VideoCompleted"), {
+  const sub = nc.subscribe(subj.event("VideoCompleted"), {
     callback: (_err, msg) => {
       events++;
       ids.add((JSON.parse(new TextDecoder().decode(msg.data)) as { videoId: string }).videoId);
@@ -99,7 +101,7 @@ export async function watchCompletions(nc: NatsConnection, subj: Subjects, n: nu
     },
   });
   await nc.flush();
-  return { done, ids, events: () => events, lastAt: () => lastAt };
+  return { done, ids, events: () => events, lastAt: () => lastAt, stop: () => sub.unsubscribe() };
 }
 
 /** Waits for `done`, at most timeoutMs; then fails with what `describe` says of the state. */
