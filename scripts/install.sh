@@ -43,30 +43,22 @@ EOF
 }
 
 while [ $# -gt 0 ]; do
+  if common_option "$@"; then
+    shift "$OPT_WORDS"
+    continue
+  fi
   case "$1" in
-    --prefix) PREFIX=${2:?--prefix needs a directory}; shift 2 ;;
-    --prefix=*) PREFIX=${1#*=}; shift ;;
-    --bindir) BINDIR=${2:?--bindir needs a directory}; shift 2 ;;
-    --bindir=*) BINDIR=${1#*=}; shift ;;
     --destdir) DESTDIR=${2:?--destdir needs a directory}; shift 2 ;;
     --destdir=*) DESTDIR=${1#*=}; shift ;;
     --worker) UNIT=vqd-worker.service; shift ;;
     --no-start) START=0; shift ;;
     --skip-build) BUILD=0; shift ;;
-    --systemctl) SYSTEMCTL=${2:?--systemctl needs auto, yes or no}; shift 2 ;;
-    --systemctl=*) SYSTEMCTL=${1#*=}; shift ;;
-    -n | --dry-run) DRY_RUN=1; shift ;;
-    -h | --help) usage; exit 0 ;;
     *) usage >&2; die "unknown option: $1" ;;
   esac
 done
 
-safe_path --prefix "$PREFIX"
-safe_path --bindir "$BINDIR"
+check_common_options
 [ -z "$DESTDIR" ] || safe_path --destdir "$DESTDIR"
-PREFIX=${PREFIX%/}
-BINDIR=${BINDIR%/}
-SYSTEMCTL=$(systemctl_mode "$SYSTEMCTL")
 if [ -n "$DESTDIR" ]; then
   SYSTEMCTL=no
   START=0

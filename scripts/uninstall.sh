@@ -32,25 +32,17 @@ EOF
 }
 
 while [ $# -gt 0 ]; do
+  if common_option "$@"; then
+    shift "$OPT_WORDS"
+    continue
+  fi
   case "$1" in
-    --prefix) PREFIX=${2:?--prefix needs a directory}; shift 2 ;;
-    --prefix=*) PREFIX=${1#*=}; shift ;;
-    --bindir) BINDIR=${2:?--bindir needs a directory}; shift 2 ;;
-    --bindir=*) BINDIR=${1#*=}; shift ;;
     --purge) PURGE=1; shift ;;
-    --systemctl) SYSTEMCTL=${2:?--systemctl needs auto, yes or no}; shift 2 ;;
-    --systemctl=*) SYSTEMCTL=${1#*=}; shift ;;
-    -n | --dry-run) DRY_RUN=1; shift ;;
-    -h | --help) usage; exit 0 ;;
     *) usage >&2; die "unknown option: $1" ;;
   esac
 done
 
-safe_path --prefix "$PREFIX"
-safe_path --bindir "$BINDIR"
-PREFIX=${PREFIX%/}
-BINDIR=${BINDIR%/}
-SYSTEMCTL=$(systemctl_mode "$SYSTEMCTL")
+check_common_options
 
 if [ "$DRY_RUN" = 0 ] && [ "$(id -u)" -ne 0 ]; then
   die "run as root (sudo scripts/uninstall.sh), or try --dry-run"
