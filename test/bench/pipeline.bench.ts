@@ -233,14 +233,21 @@ let runCounter = 0;
  * to do, before the first ffprobe started (the baseline's warm-up warms all it has: the page cache).
  */
 export class OursDaemon {
-  private constructor(
-    readonly config: Config,
-    private readonly env: VqdEnv,
-    private readonly daemon: DaemonProcess,
-    private readonly nc: NatsConnection,
-    private readonly srv: TestNatsServer,
-  ) {}
+  readonly config: Config;
+  readonly #env: VqdEnv;
+  readonly #daemon: DaemonProcess;
+  readonly #nc: NatsConnection;
+  readonly #srv: TestNatsServer;
 
+  private constructor(config: Config, env: VqdEnv, daemon: DaemonProcess, nc: NatsConnection, srv: TestNatsServer) {
+    this.config = config;
+    this.#env = env;
+    this.#daemon = daemon;
+    this.#nc = nc;
+    this.#srv = srv;
+  }
+
+  /** `extra`: more VQD_* variables, for what-if runs (the group itself uses none). */
   static async start(srv: TestNatsServer, clipRoot: string, extra: Record<string, string> = {}): Promise<OursDaemon> {
     const env = await makeVqdEnv({
       natsUrl: srv.url,
@@ -274,11 +281,11 @@ export class OursDaemon {
   /** One batch: all `clips` in one `<prefix>.api.enqueue` request; the clock stops at the last VideoCompleted. */
   async run(plan: Plan, clips: readonly string[]): Promise<RunResult> {
     const subj = makeSubjects(this.config.nats.subjectPrefix);
-    const api = new ApiClient(this.nc, subj, 60_000);
+    const api = new ApiClient(this.#nc, subj, 60_000);
     const before = await api.call<"status", { states: Record<string, number> }>("status", {});
-    const completed = await watchCompletions(this.nc, subj, clips.length);
+    const completed = await watchCompletions(this.#nc, subj, clips.length);
     try {
-      const cpu = cpuMeter(this.srv.pid, this.daemon.child.pid as number);
+      const cpu = cpuMeter(this.#srv.pid, this.#daemon.child.pid as number);
       const start = performance.now();
       const results = await api.call<"enqueue", EnqueueResultJson[]>("enqueue", { paths: [...clips], pipeline: "default" });
       const ids = results.map((r) => {
@@ -287,7 +294,7 @@ export class OursDaemon {
       });
       await within(completed.done, plan.timeoutMs, async () => {
         const status = await api.call<"status", { states: unknown }>("status", {});
-        return `${JSON.stringify(status.states)}\n${this.daemon.output().slice(-2000)}`;
+        return `${JSON.stringify(status.states)}\n${this.#daemon.output().slice(-2000)}`;
       });
       const wallS = (completed.lastAt() - start) / 1000;
       const used = cpu();
@@ -311,12 +318,12 @@ export class OursDaemon {
   /** SIGTERM; the daemon must exit 0. Removes its data folder either way. */
   async stop(): Promise<void> {
     try {
-      this.daemon.child.kill("SIGTERM");
-      const code = await this.daemon.exited();
-      if (code !== 0) throw new Error(`vqd start exited ${code}:\n${this.daemon.output().slice(-2000)}`);
+      this.#daemon.child.kill("SIGTERM");
+      const code = await this.#daemon.exited();
+      if (code !== 0) throw new Error(`vqd start exited ${code}:\n${this.#daemon.output().slice(-2000)}`);
     } finally {
-      await this.nc.close();
-      await this.env.cleanup();
+      await this.#nc.close();
+      await this.#env.cleanup();
     }
   }
 }
