@@ -410,6 +410,8 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
     ];
     const cpuOf = (xs: readonly RunResult[], k: keyof RunResult["cpu"]): string => median(xs.map((r) => r.cpu[k])).toFixed(2);
     const fmt = (xs: readonly RunResult[]): string => xs.map((r) => r.wallS.toFixed(2)).join(", ");
+    // Rep k of each side ran next to each other: how far apart single pairs land shows the noise.
+    const pairs = ours.map((r, i) => (r.wallS / (base[i]?.wallS ?? Number.NaN)).toFixed(2)).join(", ");
     return {
       figures,
       notes: [
@@ -417,7 +419,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
           `one enqueue request of ${plan.clips} paths; clock stops at the last VideoCompleted`,
         `xargs: one sh script per clip with the same ffprobe/ffmpeg argument lists, xargs -P3 -n1 setsid sh (a session per script, as ours gives each child one: equal CPU share under autogroup scheduling); outputs checked equal in size to ours`,
         `clips: ${plan.seconds} s testsrc+sine, ${plan.width}x${plan.height} 25 fps H.264/AAC, one clip copied ${plan.clips} times`,
-        `median of ${plan.reps} alternating reps after a 9-clip warm-up of each side; ours ${fmt(ours)} s; xargs ${fmt(base)} s`,
+        `median of ${plan.reps} alternating reps after a 9-clip warm-up of each side; ours ${fmt(ours)} s; xargs ${fmt(base)} s; ours/xargs by pair ${pairs}`,
         `CPU (medians, from /proc/<pid>/stat): ours ${cpuOf(ours, "children")} s ffmpeg/ffprobe + ${cpuOf(ours, "own")} s vqd (node and its spawn helper) + ${cpuOf(ours, "server")} s nats-server; ` +
           `xargs ${cpuOf(base, "children")} s (xargs, sh and the same ffmpeg/ffprobe)`,
         `reference app: 100 videos in ${REFERENCE_WALL_S} s, simulated (no media work)`,
