@@ -10,6 +10,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { loadConfig, type Config } from "../../src/config/index.js";
 import { createLogger, type Logger } from "../../src/shared/logger.js";
 import { openDatabase, VideoStore } from "../../src/store/index.js";
@@ -29,6 +30,7 @@ import {
 } from "../../src/telemetry/index.js";
 import { startOtlpReceiver, type OtlpReceiver } from "../support/otlp-receiver.js";
 import { freePort } from "../support/ports.js";
+import { waitFor } from "../support/wait.js";
 import { enqueue, fail, freshDb, NO_JITTER, priority, start } from "../store/fixtures.js";
 
 /** A logger that keeps every line (JSON) for assertions. */
@@ -330,6 +332,43 @@ describe("queue-depth alert", () => {
     );
     assert.equal(lines().filter((l) => l.alert === "queue_depth" && l.level === 40).length, 2, "a warning per raise");
     m.stop();
+  });
+
+  it("reads again after changes, but a slow read spaces the next ones out (at most ~2% of the loop)", async () => {
+    const { logger } = memoryLogger();
+    let reads = 0;
+    let costMs = 0;
+    const m = new QueueDepthMonitor({
+      threshold: 100,
+      debounceMs: 10,
+      // Stands for the store's count of waiting rows, which takes longer the deeper the queue.
+      read: () => {
+        reads++;
+        const until = performance.now() + costMs;
+        while (performance.now() < until);
+        return { high: 0, normal: 1, low: 0 };
+      },
+      publish: () => {},
+      logger,
+      telemetry: noopTel(),
+    });
+    try {
+      m.changed();
+      m.changed();
+      await waitFor(() => reads === 1, 2000, "the first read after a change");
+      m.changed();
+      await waitFor(() => reads === 2, 2000, "a cheap read: the next change is read after the debounce");
+      costMs = 20;
+      m.check();
+      assert.equal(reads, 3);
+      m.changed();
+      await sleep(400);
+      assert.equal(reads, 3, "a 20 ms read: no other within 1 s");
+      await waitFor(() => reads === 4, 3000, "the change read once the spacing has passed");
+      assert.deepEqual(m.depth, { high: 0, normal: 1, low: 0 });
+    } finally {
+      m.stop();
+    }
   });
 });
 
