@@ -381,6 +381,10 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
         return r.wallS;
       },
     );
+    // Stopped here, so that a daemon that does not exit 0 fails the group; the finally only
+    // cleans up after a run that already failed.
+    await d.stop();
+    daemon = undefined;
     const first = ours[0];
     const same = first !== undefined && [...ours, ...base].every((r) => sameSizes(first, r));
     if (!same) throw new Error("ours and xargs produced outputs of different sizes: the commands differ");
@@ -426,7 +430,8 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
       ],
     };
   } finally {
-    await daemon?.stop();
+    // (Its own error would hide the one that brought us here.)
+    await daemon?.stop().catch(() => {});
     dir.remove();
     cleanupClips();
     await srv.stop();
