@@ -1,5 +1,5 @@
 /** Timing helpers shared by the bench groups. */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -110,4 +110,26 @@ export async function within(done: Promise<void>, timeoutMs: number, describe: (
   const timedOut = await Promise.race([done.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), timeoutMs)))]);
   clearTimeout(timer);
   if (timedOut) throw new Error(`not done after ${timeoutMs} ms: ${await describe()}`);
+}
+
+/** user+system CPU of another process, in microseconds (Linux /proc; NaN elsewhere). */
+export function processCpuUs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // utime and stime are fields 14 and 15 of stat(5), in clock ticks (USER_HZ, 100 on Linux).
+    return ((Number(fields[11]) + Number(fields[12])) * 1_000_000) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Starts CPU accounting; the returned function gives microseconds per job since then. */
+export function jobCpuMeter(serverPid: number): (jobs: number) => { node: number; server: number } {
+  const node0 = process.cpuUsage();
+  const server0 = processCpuUs(serverPid);
+  return (jobs) => {
+    const node = process.cpuUsage(node0);
+    return { node: (node.user + node.system) / jobs, server: (processCpuUs(serverPid) - server0) / jobs };
+  };
 }

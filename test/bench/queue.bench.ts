@@ -12,9 +12,12 @@
  * WAL + NORMAL: a crash of the process loses nothing, power loss up to ~1 s), Queue.addBulk in
  * the same batches and lane order (priority 1 high, 2 normal, 3 low), a Worker with concurrency 3
  * and a no-op processor; the clock stops at the Worker's last `completed` event.
+ *
+ * Floor (informational, queue-floor.ts): the same durable work per job in raw better-sqlite3 and
+ * nats.js without vqd's code, one rep after each BullMQ rep: what the design can do on one thread
+ * here, so that ours / floor (our overhead) and floor / BullMQ (the design's ceiling) read apart.
  */
 import { equal } from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Queue, Worker } from "bullmq";
@@ -25,7 +28,8 @@ import type { Lane } from "../../src/domain/index.js";
 import { silentLogger } from "../../src/shared/logger.js";
 import { startNatsServer } from "../support/nats-server.js";
 import { makeVqdEnv } from "../support/vqd-env.js";
-import { alternate, median, seededRandom, shuffled, watchCompletions, within } from "./measure.js";
+import { alternate, jobCpuMeter, median, seededRandom, shuffled, watchCompletions, within } from "./measure.js";
+import { floorOnce } from "./queue-floor.js";
 import { startRedis, type BenchRedis } from "./redis-server.js";
 import type { BenchContext, BenchGroup, BenchResult, Figure } from "./types.js";
 
@@ -54,7 +58,7 @@ const MIX: readonly [Lane, number][] = [
 const BULL_PRIORITY: Record<Lane, number> = { high: 1, normal: 2, low: 3 };
 const FILES = 8;
 
-interface Batch {
+export interface Batch {
   readonly lane: Lane;
   readonly size: number;
 }
@@ -77,28 +81,6 @@ export interface RunResult {
   /** CPU time per job during the timed window: this Node process (daemon + client), and the server process. */
   readonly nodeCpuUsPerJob: number;
   readonly serverCpuUsPerJob: number;
-}
-
-/** user+system CPU of another process, in microseconds (Linux /proc; NaN elsewhere). */
-export function processCpuUs(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    // utime and stime are fields 14 and 15 of stat(5), in clock ticks (USER_HZ, 100 on Linux).
-    return ((Number(fields[11]) + Number(fields[12])) * 1_000_000) / 100;
-  } catch {
-    return Number.NaN;
-  }
-}
-
-/** Starts CPU accounting; the returned function gives microseconds per job since then. */
-function cpuMeter(serverPid: number): (jobs: number) => { node: number; server: number } {
-  const node0 = process.cpuUsage();
-  const server0 = processCpuUs(serverPid);
-  return (jobs) => {
-    const node = process.cpuUsage(node0);
-    return { node: (node.user + node.system) / jobs, server: (processCpuUs(serverPid) - server0) / jobs };
-  };
 }
 
 // ---------------------------------------------------------------- ours
@@ -142,7 +124,7 @@ export async function oursOnce(srv: { readonly url: string; readonly pid: number
     const completed = await watchCompletions(nc, subj, jobs);
 
     const ids: string[] = [];
-    const cpu = cpuMeter(srv.pid);
+    const cpu = jobCpuMeter(srv.pid);
     const start = performance.now();
     let k = 0;
     for (const b of batches(jobs, plan.batch)) {
@@ -204,7 +186,7 @@ async function bullOnce(redis: BenchRedis, plan: Plan, jobs: number, paths: read
   try {
     await queue.waitUntilReady();
     await worker.waitUntilReady();
-    const cpu = cpuMeter(redis.pid);
+    const cpu = jobCpuMeter(redis.pid);
     const start = performance.now();
     let k = 0;
     for (const b of batches(jobs, plan.batch)) {
@@ -238,27 +220,35 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
     redis = await startRedis();
     const r = redis;
     const bullPaths = Array.from({ length: FILES }, (_, i) => `/srv/videos/incoming/clip-${String(i + 1).padStart(5, "0")}.mp4`);
-    ctx.log(`queue: warm-up, ${plan.warmup} jobs each side`);
+    ctx.log(`queue: warm-up, ${plan.warmup} jobs each side and the floor`);
     await oursOnce(srv, plan, plan.warmup);
     await bullOnce(r, plan, plan.warmup, bullPaths);
-    const samples = { a: [] as RunResult[], b: [] as RunResult[] };
+    await floorOnce(srv, batches(plan.warmup, plan.batch), plan.timeoutMs);
+    const samples = { a: [] as RunResult[], b: [] as RunResult[], floor: [] as RunResult[] };
+    const line = (x: RunResult): string =>
+      `${Math.round(x.jobsPerSec)} jobs/s (enqueue done at ${x.enqueueMs.toFixed(0)} ms, last completed at ${x.totalMs.toFixed(0)} ms; CPU/job: node ${x.nodeCpuUsPerJob.toFixed(0)} us, server ${x.serverCpuUsPerJob.toFixed(0)} us)`;
     await alternate(
       plan.reps,
       async (rep) => {
         const x = await oursOnce(srv, plan, plan.jobs);
-        ctx.log(`queue: ours   rep ${rep + 1}: ${Math.round(x.jobsPerSec)} jobs/s (enqueue done at ${x.enqueueMs.toFixed(0)} ms, last completed at ${x.totalMs.toFixed(0)} ms; CPU/job: node ${x.nodeCpuUsPerJob.toFixed(0)} us, server ${x.serverCpuUsPerJob.toFixed(0)} us)`);
+        ctx.log(`queue: ours   rep ${rep + 1}: ${line(x)}`);
         samples.a.push(x);
         return x.jobsPerSec;
       },
       async (rep) => {
         const x = await bullOnce(r, plan, plan.jobs, bullPaths);
-        ctx.log(`queue: bullmq rep ${rep + 1}: ${Math.round(x.jobsPerSec)} jobs/s (enqueue done at ${x.enqueueMs.toFixed(0)} ms, last completed at ${x.totalMs.toFixed(0)} ms; CPU/job: node ${x.nodeCpuUsPerJob.toFixed(0)} us, server ${x.serverCpuUsPerJob.toFixed(0)} us)`);
+        ctx.log(`queue: bullmq rep ${rep + 1}: ${line(x)}`);
         samples.b.push(x);
+        // The floor is informational: one rep next to each BullMQ rep, on the same machine state.
+        const f = await floorOnce(srv, batches(plan.jobs, plan.batch), plan.timeoutMs);
+        ctx.log(`queue: floor  rep ${rep + 1}: ${line(f)}`);
+        samples.floor.push(f);
         return x.jobsPerSec;
       },
     );
     const ours = median(samples.a.map((s) => s.jobsPerSec));
     const bull = median(samples.b.map((s) => s.jobsPerSec));
+    const floor = median(samples.floor.map((s) => s.jobsPerSec));
     const oursEnq = median(samples.a.map((s) => plan.jobs / (s.enqueueMs / 1000)));
     const bullEnq = median(samples.b.map((s) => plan.jobs / (s.enqueueMs / 1000)));
     const figures: Figure[] = [
@@ -272,6 +262,13 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
         reference: REFERENCE_JOBS_S,
       },
       { key: "queue.bullmq_jobs_s", value: bull, unit: "jobs/s" },
+      {
+        key: "queue.floor_jobs_s",
+        label: "floor: the same durable work in raw better-sqlite3 + nats.js, no vqd code",
+        value: floor,
+        unit: "jobs/s",
+        baselineKey: "queue.bullmq_jobs_s",
+      },
       {
         key: "queue.enqueue_jobs_s",
         label: `enqueue accepted (batches of ${plan.batch}, overlaps processing)`,
@@ -300,6 +297,9 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
           `lanes by batch 20% high / 50% normal / 30% low; clock stops at the last VideoCompleted on <prefix>.events.VideoCompleted; ` +
           `checked after each run: all completed in the store, exactly one VideoCompleted event per video`,
         `BullMQ: own redis-server (${redis.persistence}), Queue.addBulk in the same batches and order (priority 1/2/3), Worker concurrency 3, no-op processor, completed jobs kept; clock stops at the last 'completed' event`,
+        `floor (test/bench/queue-floor.ts): per job the same SQL writes (events, video row, outbox), JetStream publish + pull + ack and 4 published events as ours, ` +
+          `without path checks, domain logic, strict lane priority or bookkeeping: an upper bound for a one-thread implementation of the design here; ours is ${(ours / floor).toFixed(2)}x the floor; floor ${fmt(samples.floor)} jobs/s, ` +
+          `CPU per job ${cpuSplit(samples.floor)}`,
         `median of ${plan.reps} alternating reps each after ${plan.warmup.toLocaleString("en-US")}-job warm-ups; ours ${fmt(samples.a)}; BullMQ ${fmt(samples.b)} jobs/s`,
         `reference app: ${REFERENCE_JOBS_S.toLocaleString("en-US")} tasks/s, in memory (no persistence)`,
         `CPU per job (medians, from process.cpuUsage and /proc/<pid>/stat; less sensitive to other load on the machine than jobs/s): ` +
