@@ -112,24 +112,24 @@ export async function within(done: Promise<void>, timeoutMs: number, describe: (
   if (timedOut) throw new Error(`not done after ${timeoutMs} ms: ${await describe()}`);
 }
 
-/** user+system CPU of another process, in microseconds (Linux /proc; NaN elsewhere). */
-export function processCpuUs(pid: number): number {
+/** CPU seconds of a process from /proc/<pid>/stat: its own, and of its children it has waited for. */
+export function procCpu(pid: number | "self"): { own: number; children: number } {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    // utime and stime are fields 14 and 15 of stat(5), in clock ticks (USER_HZ, 100 on Linux).
-    return ((Number(fields[11]) + Number(fields[12])) * 1_000_000) / 100;
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ").map(Number);
+    // utime, stime, cutime, cstime: fields 14-17 of stat(5), in clock ticks (USER_HZ = 100).
+    return { own: ((f[11] ?? 0) + (f[12] ?? 0)) / 100, children: ((f[13] ?? 0) + (f[14] ?? 0)) / 100 };
   } catch {
-    return Number.NaN;
+    return { own: Number.NaN, children: Number.NaN };
   }
 }
 
 /** Starts CPU accounting; the returned function gives microseconds per job since then. */
 export function jobCpuMeter(serverPid: number): (jobs: number) => { node: number; server: number } {
   const node0 = process.cpuUsage();
-  const server0 = processCpuUs(serverPid);
+  const server0 = procCpu(serverPid).own;
   return (jobs) => {
     const node = process.cpuUsage(node0);
-    return { node: (node.user + node.system) / jobs, server: (processCpuUs(serverPid) - server0) / jobs };
+    return { node: (node.user + node.system) / jobs, server: ((procCpu(serverPid).own - server0) * 1_000_000) / jobs };
   };
 }

@@ -32,7 +32,7 @@ import { DAEMON_NODE_FLAGS } from "../../src/shared/node-flags.js";
 import { cleanupClips, makeClip } from "../support/clips.js";
 import { startNatsServer, type TestNatsServer } from "../support/nats-server.js";
 import { makeVqdEnv, type DaemonProcess, type VqdEnv } from "../support/vqd-env.js";
-import { alternate, median, tempDir, watchCompletions, within } from "./measure.js";
+import { alternate, median, procCpu, tempDir, watchCompletions, within } from "./measure.js";
 import type { BenchContext, BenchGroup, BenchResult, Figure } from "./types.js";
 
 /** The reference app's "concurrent processing" figure: 100 simulated videos in 2.177 s. */
@@ -61,18 +61,6 @@ export interface RunResult {
 }
 
 // ---------------------------------------------------------------- CPU accounting
-
-/** CPU seconds of a process from /proc/<pid>/stat: its own, and of its children it has waited for. */
-function procCpu(pid: number | "self"): { own: number; children: number } {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ").map(Number);
-    // utime, stime, cutime, cstime: fields 14-17 of stat(5), in clock ticks (USER_HZ = 100).
-    return { own: ((f[11] ?? 0) + (f[12] ?? 0)) / 100, children: ((f[13] ?? 0) + (f[14] ?? 0)) / 100 };
-  } catch {
-    return { own: Number.NaN, children: Number.NaN };
-  }
-}
 
 /** A process and its live descendants (from /proc/<pid>/task/<tid>/children). */
 function processTree(pid: number): number[] {

@@ -1,9 +1,10 @@
 /**
  * The queue group's floor: the durable work one no-op job needs in vqd's design, done with raw
- * better-sqlite3 statements and raw nats.js in one process, and none of vqd's own code (no
- * domain, store, relay, puller, worker pool or API server). It answers "how fast could any
- * implementation of this design go on this machine?", so that the bench can tell our code's
- * overhead (ours / floor) apart from the design's ceiling (floor / BullMQ).
+ * better-sqlite3 statements and raw nats.js in one process. Of vqd it uses only openDatabase
+ * (the schema and pragmas) and AckedPublisher (pipelined JetStream publishes): no domain, store,
+ * relay, puller, worker pool or API server. It answers "how fast could any implementation of
+ * this design go on this machine?", so that the bench can tell our code's overhead
+ * (ours / floor) apart from the design's ceiling (floor / BullMQ).
  *
  * Per job, as in ours:
  * - enqueue: `<prefix>.api.enqueue` requests of BATCH paths; in the write transaction INSERT the
@@ -27,7 +28,8 @@ import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type ConsumerMessages } from "@nats-io/jetstream";
-import { connect, createInbox, headers, nanos, type NatsConnection } from "@nats-io/transport-node";
+import { connect, headers, nanos, type NatsConnection } from "@nats-io/transport-node";
+import { AckedPublisher } from "../../src/bus/acked-publisher.js";
 import { subjects as makeSubjects } from "../../src/bus/index.js";
 import type { Lane } from "../../src/domain/index.js";
 import { openDatabase, type Database } from "../../src/store/index.js";
@@ -112,28 +114,8 @@ export async function floorOnce(srv: { readonly url: string; readonly pid: numbe
       server.publish(subj.event(type), te.encode(JSON.stringify({ eventId: randomUUID(), videoId, type, version, recordedAt: new Date().toISOString(), data })));
     };
 
-    // JetStream publishes, pipelined: replies under one wildcard inbox, matched by their last token.
-    const ackInbox = createInbox();
-    const waiting = new Map<string, (seq: number) => void>();
-    let token = 0;
-    server.subscribe(`${ackInbox}.*`, {
-      callback: (_err, msg) => {
-        const t = msg.subject.slice(ackInbox.length + 1);
-        const resolve = waiting.get(t);
-        waiting.delete(t);
-        const ack = JSON.parse(td.decode(msg.data)) as { seq?: number; error?: { description?: string } };
-        if (typeof ack.seq !== "number") problems.push(`JetStream refused a publish: ${ack.error?.description ?? td.decode(msg.data)}`);
-        else resolve?.(ack.seq);
-      },
-    });
-    const jsPublish = (subject: string, payload: Uint8Array, msgId: string): Promise<number> =>
-      new Promise((resolve) => {
-        const t = (token++).toString(36);
-        waiting.set(t, resolve);
-        const h = headers();
-        h.set("Nats-Msg-Id", msgId);
-        server.publish(subject, payload, { reply: `${ackInbox}.${t}`, headers: h });
-      });
+    // JetStream publishes, pipelined (vqd's relay publishes the same way, through the same class).
+    const publisher = new AckedPublisher(server);
 
     server.subscribe(subj.api("enqueue"), {
       callback: (_err, msg) => {
@@ -152,10 +134,19 @@ export async function floorOnce(srv: { readonly url: string; readonly pid: numbe
           () => {
             msg.respond(te.encode(JSON.stringify(added.map((a) => a.id))));
             for (const a of added) publishEvent("VideoEnqueued", a.id, 1, { lane: req.priority });
-            const acks = added.map((a) => jsPublish(subj.job(req.priority), te.encode(JSON.stringify({ videoId: a.id, dispatch: 1 })), `${a.id}:1`));
-            void Promise.all(acks).then((seqs) => {
+            const messages = added.map((a) => {
+              const h = headers();
+              h.set("Nats-Msg-Id", `${a.id}:1`);
+              return { subject: subj.job(req.priority), payload: te.encode(JSON.stringify({ videoId: a.id, dispatch: 1 })), headers: h };
+            });
+            void publisher.publish(messages, timeoutMs).then((outcomes) => {
               const at = new Date().toISOString();
-              write(() => added.forEach((a, i) => sql.sent.run(at, seqs[i], a.outbox)));
+              write(() =>
+                outcomes.forEach((o, i) => {
+                  if (o.ok) sql.sent.run(at, o.seq, added[i]?.outbox);
+                  else problems.push(o.error.message);
+                }),
+              );
             });
           },
         );

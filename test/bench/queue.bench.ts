@@ -264,7 +264,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
       { key: "queue.bullmq_jobs_s", value: bull, unit: "jobs/s" },
       {
         key: "queue.floor_jobs_s",
-        label: "floor: the same durable work in raw better-sqlite3 + nats.js, no vqd code",
+        label: "floor: the same durable work, raw better-sqlite3 + nats.js, none of vqd's job path",
         value: floor,
         unit: "jobs/s",
         baselineKey: "queue.bullmq_jobs_s",
